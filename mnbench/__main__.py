@@ -1,0 +1,3 @@
+from mnbench.cli.app import main
+
+main()

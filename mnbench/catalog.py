@@ -1,0 +1,54 @@
+"""`mnbench models`: every arch × variant with its theoretical cost, counted on the exported ONNX graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mnbench.config import CATEGORIES, ModelConfig
+from mnbench.export import ExportedModel, export_model
+
+
+def summarize_exported(exported: ExportedModel) -> dict[str, Any]:
+    """One model's cost: params (PyTorch count, BN included), MACs and other FLOPs (ONNX graph), MAC share per category."""
+    cost = exported.cost
+    by_category = cost.by_category()
+    config = exported.config
+    return {
+        "arch": config.arch,
+        "variant": config.variant,
+        "width": config.width,
+        "resolution": config.resolution,
+        "batch": config.batch,
+        "params": int(exported.params),
+        "graph_params": int(cost.params),
+        "macs": int(cost.macs),
+        "other_flops": int(cost.other_flops),
+        "weight_bytes": int(cost.weight_bytes),
+        "categories": {
+            name: {"macs": int(by_category[name].macs), "mac_share": by_category[name].macs / cost.macs if cost.macs else 0.0}
+            for name in CATEGORIES
+            if name in by_category
+        },
+        "path": str(exported.path),
+    }
+
+
+def model_table(archs: list[str], widths: list[float], resolutions: list[int], *, models_dir: Path | None = None,
+                progress: bool = True) -> list[dict[str, Any]]:
+    """Summaries of separable and standard for each arch/width/resolution, with the theoretical speedup on both rows."""
+    rows = []
+    for arch in archs:
+        for width in widths:
+            for resolution in resolutions:
+                pair = {
+                    variant: summarize_exported(export_model(
+                        ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution),
+                        models_dir=models_dir, progress=progress))
+                    for variant in ("separable", "standard")
+                }
+                speedup = pair["standard"]["macs"] / pair["separable"]["macs"]
+                for row in pair.values():
+                    row["theoretical_speedup"] = speedup
+                    rows.append(row)
+    return rows

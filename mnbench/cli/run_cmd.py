@@ -1,0 +1,138 @@
+"""`mnbench run`: benchmark models on devices and write a result file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mnbench.cli.common import (ArchOpt, BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, ResolutionOpt, WidthOpt,
+                                parse_archs, parse_numbers, print_json, render, stderr, stdout)
+from mnbench.errors import MnbenchError
+
+VARIANT_CHOICES = {"both": ("separable", "standard"), "separable": ("separable",), "standard": ("standard",)}
+
+
+def run(
+    arch: ArchOpt = "v2",
+    device: Annotated[str, typer.Option("--device", "-d", help="Device name(s), comma-separated, or 'all' (see `mnbench devices`).")] = "cpu",
+    variant: Annotated[str, typer.Option("--variant", help="separable, standard or both.")] = "both",
+    width: WidthOpt = "1.0",
+    resolution: ResolutionOpt = "224",
+    batch: BatchOpt = 1,
+    precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16 or bf16 (what ran is recorded).")] = "fp32",
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads [default: physical cores].")] = None,
+    min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per model group.")] = 2.0,
+    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per model group.")] = 10.0,
+    target_ci: Annotated[float, typer.Option("--target-ci", help="Stop when the median's 95% CI is within ±this fraction.")] = 0.01,
+    reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Interleave the machine-speed reference workload.")] = True,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file [default: reports/runs/<UTC time>-<host>.json].")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    models_dir: ModelsDirOpt = None,
+    reports_dir: ReportsDirOpt = None,
+) -> None:
+    """Benchmark each arch's separable and standard variants on each device; print a table, write a result file."""
+    from mnbench import results
+    from mnbench.devices import physical_cores, resolve_devices
+    from mnbench.runner import MeasureSettings, RunPlan, default_output_path
+
+    if variant not in VARIANT_CHOICES:
+        raise MnbenchError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANT_CHOICES)}")
+    if not 0 < min_time <= max_time:
+        raise MnbenchError(f"need 0 < --min-time <= --max-time, got {min_time} and {max_time}")
+    plan = RunPlan(
+        archs=parse_archs(arch), devices=resolve_devices(device), variants=VARIANT_CHOICES[variant],
+        widths=parse_numbers(width, "width", float), resolutions=parse_numbers(resolution, "resolution", int),
+        batch=batch, precision=precision, threads=threads if threads is not None else physical_cores(),
+        measure=MeasureSettings(min_time_s=min_time, max_time_s=max_time, target_rel_ci=target_ci),
+        with_reference=reference,
+    )
+    output = output or default_output_path(reports_dir)
+    _check_writable(output)
+    try:
+        doc = _run_with_progress(plan, models_dir, reports_dir)
+    except KeyboardInterrupt as exc:
+        partial = getattr(exc, "partial_result", None)
+        if partial is not None:
+            results.write_result(partial, output)
+            stderr.print(f"interrupted: kept the {len(partial['records'])} completed records in {output}")
+        else:
+            stderr.print("interrupted before any model finished: nothing written")
+        raise typer.Exit(130)
+    results.write_result(doc, output)
+    if fmt is Format.json:
+        print_json(doc)
+    else:
+        render(summary_rows(doc["records"]), fmt, SUMMARY_COLUMNS, title="mnbench run")
+        stdout.print(f"[dim]{_what_ran(doc['records'])}[/dim]")
+    print(output)
+
+
+def _check_writable(output: Path) -> None:
+    """Fail before measuring, not after: the result folder must be creatable and writable."""
+    import os
+
+    folder = output.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MnbenchError(f"cannot write results to {output}: {exc.strerror or exc}") from None
+    if output.is_dir() or not os.access(folder, os.W_OK):
+        raise MnbenchError(f"cannot write results to {output}: not a writable file path")
+
+
+def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
+    from mnbench.runner import run_plan
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task("starting", total=len(plan.configs()) * len(plan.devices))
+
+        def on_group(done: int, total: int, label: str) -> None:
+            progress.update(task, completed=done, description=f"measuring {label}")
+
+        doc = run_plan(plan, models_dir=models_dir, reports_dir=reports_dir, on_group=on_group,
+                       on_status=lambda text: progress.update(task, description=text))
+        progress.update(task, completed=progress.tasks[0].total)
+    return doc
+
+
+SUMMARY_COLUMNS = [("device", "device"), ("arch", "arch"), ("variant", "variant"), ("width", "width"),
+                   ("resolution", "res"), ("precision", "precision"), ("threads", "threads"), ("p50", "p50 ms"),
+                   ("p90", "p90 ms"), ("p99", "p99 ms"), ("throughput_ips", "img/s"), ("macs_m", "MACs (M)"),
+                   ("theoretical", "theoretical ×"), ("realized", "realized ×")]
+
+
+def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per record; the standard row of a pair also shows realized (p50 ratio) next to theoretical (MAC ratio)."""
+    def key(r):
+        return (r["device"], r["arch"], r["width"], r["resolution"], r["batch"], r["precision"])
+
+    separable = {key(r): r for r in records if r["variant"] == "separable"}
+    rows = []
+    for r in records:
+        row = {k: r[k] for k in ("device", "arch", "variant", "width", "resolution", "precision", "threads",
+                                 "throughput_ips")}
+        row |= {k: r["latency_ms"][k] for k in ("p50", "p90", "p99")}
+        row["macs_m"] = r["macs"] / 1e6
+        partner = separable.get(key(r))
+        if r["variant"] == "standard" and partner is not None:
+            row["theoretical"] = r["macs"] / partner["macs"]
+            row["realized"] = r["latency_ms"]["p50"] / partner["latency_ms"]["p50"]
+        rows.append(row)
+    return rows
+
+
+def _what_ran(records: list[dict[str, Any]]) -> str:
+    """One line per (device, runtime): effective precision, threads, providers, runtime version — what ran, not what was asked."""
+    seen = {}
+    for r in records:
+        providers = ",".join(r.get("providers") or []) or "-"
+        line = (f"{r['device']}: {r['runtime']} {r.get('runtime_version') or ''}, precision {r['precision']}"
+                + (f" (asked {r['requested_precision']})" if r.get("requested_precision") not in (None, r["precision"]) else "")
+                + f", {r['threads']} threads, providers {providers}")
+        seen.setdefault(line, None)
+    return "\n".join(seen)
