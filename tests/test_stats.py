@@ -1,0 +1,122 @@
+"""Statistics: checked against numpy, against scipy's exact binomial, and by seeded simulation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mnbench import stats
+
+
+def test_summarize_matches_numpy():
+    x = np.random.default_rng(0).lognormal(1.0, 0.4, size=501)
+    s = stats.summarize(x.tolist())
+    assert s["min"] == x.min() and s["max"] == x.max()
+    assert s["p50"] == pytest.approx(np.percentile(x, 50))
+    assert s["p90"] == pytest.approx(np.percentile(x, 90))
+    assert s["p99"] == pytest.approx(np.percentile(x, 99))
+    assert s["mean"] == pytest.approx(x.mean())
+    assert s["std"] == pytest.approx(x.std(ddof=1))
+
+
+def test_summarize_one_sample_and_none():
+    assert stats.summarize([2.0])["std"] == 0.0
+    with pytest.raises(ValueError):
+        stats.summarize([])
+
+
+def test_throughput_is_batch_over_mean_seconds():
+    assert stats.throughput_ips([1.0, 3.0], batch=8) == pytest.approx(8 / 0.002)
+
+
+def test_median_ci_ranks_match_exact_binomial_quantiles():
+    binom = pytest.importorskip("scipy.stats").binom
+    for confidence in (0.9, 0.95, 0.99):
+        tail = (1 - confidence) / 2
+        for n in [*range(1, 120), 1000, 4321, 100_001]:
+            k = np.arange(n + 1)
+            below = k[binom.cdf(k, n, 0.5) <= tail]
+            expected = None if below.size == 0 else (int(below.max()), n - 1 - int(below.max()))
+            assert stats.median_ci_ranks(n, confidence) == expected, (confidence, n)
+
+
+def test_median_ci_too_few_samples_is_unbounded():
+    # At 95 % even (min, max) of 5 samples covers the median with only 1 - 2 / 2**5 = 93.75 %.
+    assert stats.median_ci([1.0, 2.0, 3.0, 4.0, 5.0]) == (-math.inf, math.inf)
+    assert stats.median_ci_relative_halfwidth([1.0, 2.0, 3.0, 4.0, 5.0]) == math.inf
+    assert stats.median_ci([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]) == (1.0, 6.0)
+
+
+def test_median_ci_brackets_sample_median_and_uses_order_statistics():
+    x = np.random.default_rng(1).exponential(size=200)
+    lo, hi = stats.median_ci(x)
+    i, j = stats.median_ci_ranks(200)
+    assert (lo, hi) == (np.sort(x)[i], np.sort(x)[j])
+    assert lo < np.median(x) < hi
+
+
+def test_median_ci_covers_true_median_at_nominal_rate():
+    # Exponential(1) has median ln 2. n = 30 gives an exact coverage of 0.957 (conservative by construction).
+    rng = np.random.default_rng(2)
+    true_median = math.log(2)
+    hits = 0
+    for _ in range(400):
+        lo, hi = stats.median_ci(rng.exponential(size=30), 0.95)
+        hits += lo <= true_median <= hi
+    assert 0.92 <= hits / 400 <= 0.98
+
+
+def test_relative_halfwidth_definition_and_shrinks_with_n():
+    x = np.random.default_rng(3).lognormal(0.0, 0.2, size=1000)
+    lo, hi = stats.median_ci(x)
+    assert stats.median_ci_relative_halfwidth(x) == pytest.approx((hi - lo) / 2 / np.median(x))
+    assert stats.median_ci_relative_halfwidth(x) < stats.median_ci_relative_halfwidth(x[:100])
+    assert stats.median_ci_relative_halfwidth([5.0] * 50) == 0.0
+
+
+@pytest.mark.parametrize("n", [51, 50])
+def test_bootstrap_medians_match_textbook_bootstrap(n):
+    # The shortcut must give the same distribution as resampling n values and taking np.median.
+    x = np.random.default_rng(4).lognormal(0.0, 0.5, size=n)
+    fast = stats.bootstrap_medians(x, 20_000, np.random.default_rng(5))
+    resamples = np.random.default_rng(6).choice(x, size=(20_000, n), replace=True)
+    slow = np.median(resamples, axis=1)
+    qs = [0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975]
+    spread = np.quantile(slow, 0.975) - np.quantile(slow, 0.025)
+    assert np.abs(np.quantile(fast, qs) - np.quantile(slow, qs)).max() < 0.05 * spread
+    assert fast.mean() == pytest.approx(slow.mean(), abs=0.02 * spread)
+    if n % 2:  # odd n: every bootstrap median is one of the samples
+        assert np.isin(fast, x).all()
+
+
+def test_ratio_ci_brackets_true_ratio_of_lognormals():
+    # Medians of lognormal(mu, s) are exp(mu): a scale factor of 1.8 is a median ratio of exactly 1.8.
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(200):
+        standard = 1.8 * rng.lognormal(0.0, 0.3, size=301)
+        separable = rng.lognormal(0.0, 0.3, size=301)
+        point, lo, hi = stats.ratio_of_medians_ci(standard, separable, seed=int(rng.integers(1 << 31)))
+        assert lo <= point <= hi
+        hits += lo <= 1.8 <= hi
+    assert 0.90 <= hits / 200 <= 0.99
+
+
+def test_ratio_ci_point_and_determinism():
+    rng = np.random.default_rng(8)
+    num, den = rng.lognormal(1.0, 0.2, 2000), rng.lognormal(0.0, 0.2, 2000)
+    first = stats.ratio_of_medians_ci(num, den, seed=3)
+    assert first == stats.ratio_of_medians_ci(num, den, seed=3)
+    assert first != stats.ratio_of_medians_ci(num, den, seed=4)
+    assert first[0] == pytest.approx(np.median(num) / np.median(den))
+    narrow = stats.ratio_of_medians_ci(num, den, 0.5, seed=3)
+    assert first[1] < narrow[1] <= narrow[2] < first[2]
+
+
+def test_ratio_ci_rejects_empty_and_zero_denominator():
+    with pytest.raises(ValueError):
+        stats.ratio_of_medians_ci([], [1.0])
+    with pytest.raises(ValueError):
+        stats.ratio_of_medians_ci([1.0], [0.0, 0.0, 0.0])
