@@ -1,0 +1,240 @@
+"""ONNX Runtime sessions for the `cpu`, `cuda`, `tensorrt` and `openvino-ep` devices.
+
+Inputs and outputs are OrtValues bound once through IOBinding; on CUDA/TensorRT they live on the GPU, so a timed
+`run_with_iobinding` copies nothing between host and device. Any provider other than CPU runs with
+`session.disable_cpu_ep_fallback`, so a node that would silently run on the CPU fails the session instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnbench import paths
+from mnbench.backends import BenchSession, concrete_shape, make_input
+from mnbench.devices import DeviceInfo, ort_build, prepare_gpu_libraries
+from mnbench.errors import MnbenchError
+
+# device name -> precisions it runs, and what to do instead for the others
+_PRECISIONS = {
+    "cpu": ("fp32",),
+    "cuda": ("fp32",),
+    "tensorrt": ("fp32", "fp16"),
+    "openvino-ep": ("fp32",),
+}
+_PRECISION_HINTS = {
+    "cpu": "ONNX Runtime's CPU provider runs fp32 models in fp32; use --device openvino for bf16/fp16 on this CPU",
+    "cuda": "the CUDA provider would need an fp16 copy of the model, which mnbench does not make; "
+            "use --device tensorrt --precision fp16",
+    "tensorrt": "mnbench builds fp32 or fp16 TensorRT engines; use --precision fp16",
+    "openvino-ep": "the OpenVINO provider on CPU takes precision FP32 only; use --device openvino for bf16/fp16",
+}
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+def _name(device: DeviceInfo | str) -> str:
+    return device.name if isinstance(device, DeviceInfo) else device
+
+
+def check_precision(device: DeviceInfo | str, precision: str) -> str:
+    """The precision the device will run; an unsupported request is a MnbenchError saying what to do instead."""
+    name = _name(device)
+    if name not in _PRECISIONS:
+        raise MnbenchError(f"device {name!r} does not run on ONNX Runtime")
+    if precision not in _PRECISIONS[name]:
+        raise MnbenchError(f"precision {precision} is not supported on {name}: {_PRECISION_HINTS[name]}")
+    return precision
+
+
+def trt_cache_dir(precision: str, models_dir: str | os.PathLike | None = None) -> Path:
+    # One folder per precision: an engine is built for one precision and TensorRT's cache key does not say which.
+    return paths.models_dir(models_dir).resolve() / "trt-cache" / precision
+
+
+def ort_session_options(
+    device: DeviceInfo | str,
+    *,
+    threads: int,
+    free_dims: dict[str, int] | None = None,
+    log_severity: int = 3,
+) -> Any:
+    """SessionOptions for a latency benchmark: `threads` intra-op, one inter-op, all graph optimizations,
+    sequential execution; CPU fallback disabled for every device but `cpu`; symbolic dims fixed by name."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = log_severity
+    if _name(device) != "cpu":
+        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    # A fixed batch makes the graph static: shape subgraphs fold away instead of landing on the CPU provider.
+    for dim_name, value in (free_dims or {}).items():
+        options.add_free_dimension_override_by_name(dim_name, value)
+    return options
+
+
+def ort_provider_options(
+    device: DeviceInfo | str,
+    *,
+    precision: str = "fp32",
+    threads: int = 1,
+    models_dir: str | os.PathLike | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The `providers=` list for InferenceSession: (provider, options) pairs, most preferred first."""
+    name = _name(device)
+    check_precision(name, precision)
+    if name == "cpu":
+        return [("CPUExecutionProvider", {})]
+    if name == "cuda":
+        return [("CUDAExecutionProvider", {"device_id": 0})]
+    if name == "tensorrt":
+        cache = str(trt_cache_dir(precision, models_dir))
+        trt = {
+            "device_id": 0,
+            "trt_fp16_enable": precision == "fp16",
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": cache,
+            "trt_timing_cache_enable": True,
+            "trt_timing_cache_path": cache,
+        }
+        # Nodes TensorRT declines run on CUDA, never on the CPU (fallback to CPU is disabled).
+        return [("TensorrtExecutionProvider", trt), ("CUDAExecutionProvider", {"device_id": 0})]
+    if name == "openvino-ep":
+        return [("OpenVINOExecutionProvider", {
+            "device_type": "CPU",
+            "precision": precision.upper(),
+            "num_of_threads": threads,
+            "num_streams": 1,
+        })]
+    raise MnbenchError(f"device {name!r} does not run on ONNX Runtime")
+
+
+def onnx_input_dims(model_path: str | os.PathLike) -> list[tuple[str, list[int | str | None]]]:
+    """(name, dims) of the graph inputs, a dim being its size, its symbolic name, or None when unnamed."""
+    import onnx
+
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise MnbenchError(f"{model_path}: not a readable ONNX model ({exc})") from None
+    initializers = {init.name for init in model.graph.initializer}
+    found = []
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                for d in value.type.tensor_type.shape.dim]
+        found.append((value.name, dims))
+    return found
+
+
+class OnnxRuntimeSession(BenchSession):
+    def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int,
+                 models_dir: str | os.PathLike | None = None) -> None:
+        import onnxruntime as ort
+
+        effective_precision = check_precision(device, precision)
+        free_dims = {dims[0]: batch for _, dims in onnx_input_dims(model_path) if dims and isinstance(dims[0], str)}
+        options = ort_session_options(device, threads=threads, free_dims=free_dims)
+        providers = ort_provider_options(device, precision=precision, threads=threads, models_dir=models_dir)
+        if device.is_gpu_provider:
+            prepare_gpu_libraries()
+        if device.name == "tensorrt":
+            trt_cache_dir(precision, models_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            # enable_fallback=0: the Python wrapper would otherwise retry on the CPU provider after an EP error.
+            self._session = ort.InferenceSession(str(model_path), options, providers=providers, enable_fallback=0)
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/EPFail types as well as RuntimeError
+            raise MnbenchError(_session_error(device, model_path, exc)) from None
+        in_use = self._session.get_providers()
+        if device.target not in in_use:
+            raise MnbenchError(f"{device.name}: ONNX Runtime fell back to {', '.join(in_use)} instead of "
+                               f"{device.target}; refusing to report CPU timings as {device.name}")
+
+        io_device = "cuda" if device.is_gpu_provider else "cpu"
+        self._binding = self._session.io_binding()
+        self.inputs = {}
+        self._input_values = []
+        for index, meta in enumerate(self._session.get_inputs()):
+            if meta.type != "tensor(float)":
+                raise MnbenchError(f"model input {meta.name!r} is {meta.type}; mnbench feeds float32 inputs")
+            array = make_input(concrete_shape(meta.name, meta.shape, batch), index)
+            value = ort.OrtValue.ortvalue_from_numpy(array, io_device, 0)
+            self._binding.bind_ortvalue_input(meta.name, value)
+            self.inputs[meta.name] = array
+            self._input_values.append(value)
+        self._output_values = []
+        for meta in self._session.get_outputs():
+            dtype = _NUMPY_TYPES.get(meta.type)
+            if dtype is None:
+                raise MnbenchError(f"model output {meta.name!r} is {meta.type}; expected a float tensor")
+            # Outputs are (batch, classes): a symbolic first dim is the batch.
+            shape = concrete_shape(meta.name, meta.shape, batch, what="model output")
+            value = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, io_device, 0)
+            self._binding.bind_ortvalue_output(meta.name, value)
+            self._output_values.append(value)
+        self._binding.synchronize_inputs()
+        # One run now, so a failing kernel or a wrong output shape surfaces at open, not inside a timed loop.
+        try:
+            self.infer()
+        except Exception as exc:
+            raise MnbenchError(f"{device.name}: first inference of {model_path} failed: {exc}") from None
+
+        session_options = self._session.get_session_options()
+        self.info = {
+            "runtime": "onnxruntime",
+            "runtime_version": ort.__version__,
+            "device": device.name,
+            "precision": effective_precision,
+            "requested_precision": precision,
+            "threads": session_options.intra_op_num_threads,
+            "providers": list(in_use),
+            "settings": {
+                "build": ort_build(),
+                # ORT does not report the thread count it uses; this is the value set, which it honors.
+                "intra_op_num_threads": session_options.intra_op_num_threads,
+                "inter_op_num_threads": session_options.inter_op_num_threads,
+                "graph_optimization_level": session_options.graph_optimization_level.name,
+                "execution_mode": session_options.execution_mode.name,
+                "disable_cpu_ep_fallback": _config_entry(session_options, "session.disable_cpu_ep_fallback") == "1",
+                "free_dimension_overrides": free_dims,
+                "io_binding_device": io_device,
+                "provider_options": self._session.get_provider_options(),
+            },
+            "inputs": {name: list(array.shape) for name, array in self.inputs.items()},
+        }
+
+    def infer(self) -> None:
+        self._session.run_with_iobinding(self._binding)
+
+    def output(self, index: int = 0) -> np.ndarray:
+        return self._output_values[index].numpy().copy()
+
+    def close(self) -> None:
+        # The runtime frees session and buffers (host or GPU) when the last reference goes.
+        self._binding = None
+        self._input_values = []
+        self._output_values = []
+        self._session = None
+
+
+def _config_entry(options: Any, key: str) -> str | None:
+    try:
+        return options.get_session_config_entry(key)
+    except RuntimeError:  # ORT raises for a key that was never set
+        return None
+
+
+def _session_error(device: DeviceInfo, model_path: Path, exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    first = text.splitlines()[0][:400]
+    if "fallback to CPU EP has been explicitly disabled" in text:
+        return (f"{device.name}: some nodes of {model_path.name} would run on the CPU instead of {device.target}, "
+                f"so the timings would not be {device.name} timings ({first})")
+    return f"{device.name}: ONNX Runtime could not load {model_path} on {device.target}: {first}"

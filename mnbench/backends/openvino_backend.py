@@ -1,0 +1,133 @@
+"""Native OpenVINO sessions for the `openvino` (CPU) and `openvino:<device>` devices.
+
+The precision is always set explicitly: on CPUs with AVX512_BF16/AMX the CPU plugin otherwise runs bf16 while
+the model says fp32. What is recorded is what the compiled model reports back, not what was asked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnbench.backends import BenchSession, concrete_shape, make_input
+from mnbench.devices import DeviceInfo, openvino_core
+from mnbench.errors import MnbenchError
+
+# mnbench precision -> OpenVINO element type name, and back
+OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+MNBENCH_PRECISION = {ov_type: precision for precision, ov_type in OV_PRECISION.items()}
+# Properties read back from the compiled model into `info["settings"]`, when the device supports them.
+READ_BACK = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT",
+             "EXECUTION_MODE_HINT", "ENABLE_CPU_PINNING", "ENABLE_HYPER_THREADING", "SCHEDULING_CORE_TYPE",
+             "EXECUTION_DEVICES", "OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+
+
+def openvino_compile_config(precision: str, threads: int, device: str = "CPU") -> dict[str, Any]:
+    """compile_model properties for single-request latency: one stream, `threads` threads, explicit precision."""
+    if precision not in OV_PRECISION:
+        raise MnbenchError(f"unknown precision {precision!r}; choose one of: {', '.join(OV_PRECISION)}")
+    config: dict[str, Any] = {
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": 1,
+        "INFERENCE_PRECISION_HINT": OV_PRECISION[precision],
+    }
+    if device.split(".")[0] == "CPU":  # GPU/NPU plugins have no thread count and reject the property
+        config["INFERENCE_NUM_THREADS"] = threads
+    return config
+
+
+class OpenVinoSession(BenchSession):
+    def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int) -> None:
+        import openvino as ov
+
+        core = openvino_core()
+        try:
+            model = core.read_model(str(model_path))
+        except RuntimeError as exc:
+            raise MnbenchError(f"OpenVINO could not read {model_path}: {_first_line(exc)}") from None
+        shapes = {}
+        for port in model.inputs:
+            name = port.get_any_name()
+            dims = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
+            shapes[name] = concrete_shape(name, dims, batch)
+        if model.is_dynamic():
+            model.reshape(shapes)  # a static graph: no shape inference inside the timed call
+
+        config = openvino_compile_config(precision, threads, device.target)
+        try:
+            self._compiled = core.compile_model(model, device.target, config)
+        except RuntimeError as exc:
+            raise MnbenchError(f"{device.name}: OpenVINO could not compile {model_path.name} for {device.target} "
+                               f"with {config}: {_first_line(exc)}") from None
+        self._request = self._compiled.create_infer_request()
+        self.inputs = {}
+        for index, port in enumerate(self._compiled.inputs):
+            if port.get_element_type() != ov.Type.f32:
+                raise MnbenchError(f"model input {port.get_any_name()!r} is {port.get_element_type()}; "
+                                   "mnbench feeds float32 inputs")
+            array = make_input(shapes[port.get_any_name()], index)
+            # shared_memory=True: the tensor wraps the numpy buffer (the default copies it once more).
+            self._request.set_input_tensor(index, ov.Tensor(array, shared_memory=True))
+            self.inputs[port.get_any_name()] = array
+        try:
+            self.infer()  # one run now, so a failure surfaces at open, not inside a timed loop
+        except RuntimeError as exc:
+            raise MnbenchError(f"{device.name}: first inference of {model_path} failed: {_first_line(exc)}") from None
+
+        settings = _read_back(self._compiled)
+        effective = str(settings.get("INFERENCE_PRECISION_HINT", OV_PRECISION[precision]))
+        self.info = {
+            "runtime": "openvino",
+            "runtime_version": ov.get_version(),
+            "device": device.name,
+            "precision": MNBENCH_PRECISION.get(effective, effective),
+            "requested_precision": precision,
+            "threads": int(settings.get("INFERENCE_NUM_THREADS", threads)),
+            "settings": settings,
+            "inputs": {name: list(array.shape) for name, array in self.inputs.items()},
+        }
+
+    def infer(self) -> None:
+        # No inputs passed: the request runs on the tensors set once; share_outputs=True returns views of the
+        # request's own output tensors instead of copying them into fresh numpy arrays on every call.
+        self._request.infer(share_outputs=True)
+
+    def output(self, index: int = 0) -> np.ndarray:
+        return np.array(self._request.get_output_tensor(index).data, copy=True)
+
+    def close(self) -> None:
+        self._request = None
+        self._compiled = None
+
+
+def _read_back(compiled: Any) -> dict[str, Any]:
+    supported = set(compiled.get_property("SUPPORTED_PROPERTIES"))
+    settings = {}
+    for key in READ_BACK:
+        if key in supported:
+            try:
+                settings[key] = _plain(compiled.get_property(key))
+            except RuntimeError:
+                continue
+    return settings
+
+
+def _plain(value: Any) -> Any:
+    """A property value as JSON: element types by name (`f32`), enums by name, the rest as is."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "get_type_name"):
+        return value.get_type_name()
+    if hasattr(value, "name"):
+        return value.name
+    return str(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    # OpenVINO's first line is often just "Exception from src/...cpp:123:"; keep the lines that follow.
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines)[:400] or type(exc).__name__
