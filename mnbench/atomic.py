@@ -25,12 +25,19 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         raise MnbenchError(f"cannot write {target}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a result file should get the usual permissions
     try:
         yield tmp
         os.replace(tmp, target)
     except BaseException:  # KeyboardInterrupt included: never leave the temp file behind
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(target: str | os.PathLike, text: str) -> Path:

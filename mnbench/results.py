@@ -136,5 +136,5 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, dict[st
         try:
             loaded.append((path, load_result(path)))
         except DamagedResultError as exc:
-            warnings.warn(f"skipping damaged result file {path}: {exc}", stacklevel=2)
+            warnings.warn(f"skipping damaged result file: {exc}", stacklevel=2)
     return loaded

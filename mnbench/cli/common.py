@@ -16,7 +16,8 @@ from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
 
 # Results go to stdout; progress, warnings and notes to stderr so `--format json | jq` stays clean.
-stdout = Console(soft_wrap=True)
+# Piped output (CI logs, `| less`) gets a wide table instead of Rich's 80-column fallback.
+stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 stderr = Console(stderr=True)
 
 
@@ -30,10 +31,10 @@ WidthOpt = Annotated[str, typer.Option("--width", "-w", help="Width multiplier(s
 ResolutionOpt = Annotated[str, typer.Option("--resolution", "-r", help="Input resolution(s), multiples of 32, comma-separated.")]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", help="Batch size.")]
 ModelsDirOpt = Annotated[
-    Path | None, typer.Option("--models-dir", envvar="MNBENCH_MODELS_DIR", help="Where ONNX files are cached [default: ./models].")
+    Path | None, typer.Option("--models-dir", envvar="MNBENCH_MODELS_DIR", help="Where ONNX files are cached (default: ./models).")
 ]
 ReportsDirOpt = Annotated[
-    Path | None, typer.Option("--reports-dir", envvar="MNBENCH_REPORTS_DIR", help="Where results go [default: ./reports].")
+    Path | None, typer.Option("--reports-dir", envvar="MNBENCH_REPORTS_DIR", help="Where results go (default: ./reports).")
 ]
 
 

@@ -1,0 +1,286 @@
+"""Pair each `standard` record with its `separable` twin and derive theoretical and realized speedups.
+
+Records from many result files (and machines) are grouped by machine, device and settings (runtime, precision,
+threads, batch); within a group, the two variants of one arch/width/resolution form a row. When a model was run
+more than once on the same machine/device/settings, the newest file's record wins and a note says so: runs from
+different days are never averaged silently.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from mnbench import results
+from mnbench.config import ARCHS
+from mnbench.errors import MnbenchError
+from mnbench.paths import runs_dir
+from mnbench.stats import ratio_of_medians_ci
+
+CONFIDENCE = 0.95
+# Settings that must match for two records to be compared; `machine` is a label, see `machine_labels`.
+GROUP_FIELDS = ("machine", "device", "runtime", "precision", "threads", "batch")
+MODEL_FIELDS = ("arch", "width", "resolution")
+# Every row carries these keys, in this order (json keeps them, csv and markdown show them as columns).
+ROW_FIELDS = (
+    "machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "precision",
+    "macs_standard", "macs_separable", "theoretical_speedup",
+    "p50_ms_standard", "p50_ms_separable", "realized_speedup", "realized_speedup_ci", "efficiency",
+    "gmacs_per_s_standard", "gmacs_per_s_separable",
+    "peak_gmacs_per_s", "peak_share_standard", "peak_share_separable",
+    "n_standard", "n_separable", "source_standard", "source_separable",
+)
+UNPAIRED_FIELDS = (
+    "machine", "device", "runtime", "threads", "arch", "variant", "width", "resolution", "batch", "precision",
+    "macs", "p50_ms", "gmacs_per_s", "peak_share", "missing", "source",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourcedRecord:
+    """One benchmark record with where it came from: the machine label, the file and the file's creation time."""
+
+    machine: str
+    source: str
+    created_utc: str
+    record: Mapping[str, Any]
+
+    @property
+    def group_key(self) -> tuple:
+        r = self.record
+        return (self.machine, r["device"], r["runtime"], r["precision"], r["threads"], r["batch"])
+
+    @property
+    def model_key(self) -> tuple:
+        r = self.record
+        return (r["arch"], float(r["width"]), r["resolution"])
+
+    @property
+    def variant(self) -> str:
+        return self.record["variant"]
+
+    @property
+    def recency(self) -> tuple[str, str]:
+        return (self.created_utc, self.source)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    """Everything a renderer needs; a pure function of the loaded result files."""
+
+    rows: list[dict[str, Any]]
+    unpaired: list[dict[str, Any]]
+    profiles: list[dict[str, Any]]
+    machines: dict[str, dict[str, Any]]
+    peaks: dict[str, dict[str, dict[str, Any]]]  # machine label -> device -> {"gmacs_per_s", "method"}
+    notes: list[str] = field(default_factory=list)
+    load_warnings: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.rows or self.unpaired or self.profiles)
+
+    def check_not_empty(self) -> None:
+        if self.is_empty:
+            read = f"{len(self.sources)} valid result file(s) read"
+            skipped = f", {len(self.load_warnings)} damaged file(s) skipped" if self.load_warnings else ""
+            raise MnbenchError(f"no benchmark records to report ({read}{skipped}); "
+                               "run a benchmark first or pass the result files/folders to report on")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "unpaired": self.unpaired, "profiles": self.profiles, "machines": self.machines,
+                "peaks": self.peaks, "notes": self.notes, "skipped": self.load_warnings, "sources": self.sources}
+
+
+def default_result_paths(reports_dir: str | os.PathLike | None = None) -> list[Path]:
+    """`<reports>/runs`, where benchmark runs write their result files; a clear error before the first run."""
+    runs = runs_dir(reports_dir)
+    if not runs.is_dir():
+        raise MnbenchError(f"no results yet: {runs} does not exist; run a benchmark first, "
+                           "or pass result files/folders to report on")
+    return [runs]
+
+
+def load_report(paths: Iterable[str | os.PathLike]) -> Report:
+    """Read every result file under `paths` and build the report; damaged files become `load_warnings`.
+
+    A path that does not exist is a MnbenchError (from `results.result_files`).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = results.load_results(list(paths))
+    return replace(build_report(loaded), load_warnings=[str(w.message) for w in caught])
+
+
+def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
+    """The report for already loaded and validated result documents (`results.load_results` output)."""
+    docs = sorted(((str(path), doc) for path, doc in loaded), key=lambda item: (_created(item[1]), item[0]))
+    labels = machine_labels(doc["machine"] for _, doc in docs)
+    machines: dict[str, dict[str, Any]] = {}
+    peaks: dict[str, dict[str, dict[str, Any]]] = {}
+    sourced: list[SourcedRecord] = []
+    profiles: dict[tuple, dict[str, Any]] = {}
+    for source, doc in docs:  # oldest first, so the newest file's machine info, peaks and profiles win
+        machine = labels[machine_identity(doc["machine"])]
+        machines[machine] = dict(doc["machine"])
+        for device, peak in _mapping(doc.get("peaks")).items():
+            if isinstance(peak, Mapping) and isinstance(peak.get("gmacs_per_s"), (int, float)):
+                peaks.setdefault(machine, {})[device] = dict(peak)
+        for record in doc["records"]:
+            sourced.append(SourcedRecord(machine=machine, source=source, created_utc=_created(doc), record=record))
+        for profile in doc.get("profiles") if isinstance(doc.get("profiles"), list) else []:
+            if isinstance(profile, Mapping):
+                profiles[_profile_key(machine, profile)] = {**profile, "machine": machine, "source": source}
+
+    notes: list[str] = []
+    chosen = _newest_per_model(sourced, notes)
+    rows, unpaired = [], []
+    for (group, model), by_variant in sorted(chosen.items(), key=lambda item: _sort_key(*item[0])):
+        peak = peaks.get(group[0], {}).get(group[1])
+        separable, standard = by_variant.get("separable"), by_variant.get("standard")
+        if separable and standard:
+            rows.append(pair_row(standard, separable, peak))
+            if separable.source != standard.source:
+                notes.append(f"{_describe(group, model)}: separable and standard come from different runs "
+                             f"({separable.source}, {standard.source})")
+        else:
+            for present in by_variant.values():
+                unpaired.append(unpaired_row(present, peak))
+    return Report(rows=rows, unpaired=unpaired,
+                  profiles=sorted(profiles.values(), key=lambda p: _profile_sort_key(p)),
+                  machines=dict(sorted(machines.items())), peaks=dict(sorted(peaks.items())), notes=notes,
+                  sources=[source for source, _ in docs])
+
+
+def machine_identity(machine: Mapping[str, Any]) -> tuple[str, str]:
+    """A machine is its hostname and CPU model; other keys (versions, flags) may differ between runs."""
+    return (str(machine.get("hostname") or "unknown-host"), str(machine.get("cpu_model") or "unknown CPU"))
+
+
+def machine_labels(machines: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """Short labels: the hostname, plus the CPU model only where two different machines share a hostname."""
+    identities = sorted({machine_identity(m) for m in machines})
+    hostnames = [host for host, _ in identities]
+    return {(host, cpu): host if hostnames.count(host) == 1 else f"{host} ({cpu})" for host, cpu in identities}
+
+
+def pair_row(standard: SourcedRecord, separable: SourcedRecord, peak: Mapping[str, Any] | None) -> dict[str, Any]:
+    std, sep = standard.record, separable.record
+    theoretical = std["macs"] / sep["macs"] if sep["macs"] else None
+    p50_std, p50_sep = std["latency_ms"]["p50"], sep["latency_ms"]["p50"]
+    realized = p50_std / p50_sep if p50_sep > 0 else None
+    try:
+        _, lo, hi = ratio_of_medians_ci(std["samples_ms"], sep["samples_ms"], CONFIDENCE)
+        ci = [lo, hi]
+    except ValueError:  # no samples, or a zero median: the ratio has no interval
+        ci = None
+    gmacs_std, gmacs_sep = achieved_gmacs_per_s(std), achieved_gmacs_per_s(sep)
+    peak_gmacs = float(peak["gmacs_per_s"]) if peak else None
+    row = {
+        "machine": standard.machine,
+        **{key: std[key] for key in ("device", "runtime", "threads", "arch")},
+        "width": float(std["width"]),
+        **{key: std[key] for key in ("resolution", "batch", "precision")},
+        "macs_standard": std["macs"],
+        "macs_separable": sep["macs"],
+        "theoretical_speedup": theoretical,
+        "p50_ms_standard": p50_std,
+        "p50_ms_separable": p50_sep,
+        "realized_speedup": realized,
+        "realized_speedup_ci": ci,
+        # How much of the MAC saving turned into time saved: 1.0 means latency fell as much as the MACs did.
+        "efficiency": realized / theoretical if realized is not None and theoretical else None,
+        "gmacs_per_s_standard": gmacs_std,
+        "gmacs_per_s_separable": gmacs_sep,
+        "peak_gmacs_per_s": peak_gmacs,
+        "peak_share_standard": _share(gmacs_std, peak_gmacs),
+        "peak_share_separable": _share(gmacs_sep, peak_gmacs),
+        "n_standard": std["n"],
+        "n_separable": sep["n"],
+        "source_standard": standard.source,
+        "source_separable": separable.source,
+    }
+    return row
+
+
+def unpaired_row(sourced: SourcedRecord, peak: Mapping[str, Any] | None) -> dict[str, Any]:
+    r = sourced.record
+    gmacs = achieved_gmacs_per_s(r)
+    row = {
+        "machine": sourced.machine,
+        **{key: r[key] for key in ("device", "runtime", "threads", "arch", "variant")},
+        "width": float(r["width"]),
+        **{key: r[key] for key in ("resolution", "batch", "precision", "macs")},
+        "p50_ms": r["latency_ms"]["p50"],
+        "gmacs_per_s": gmacs,
+        "peak_share": _share(gmacs, float(peak["gmacs_per_s"]) if peak else None),
+        "missing": "standard" if r["variant"] == "separable" else "separable",
+        "source": sourced.source,
+    }
+    return row
+
+
+def achieved_gmacs_per_s(record: Mapping[str, Any]) -> float | None:
+    """MACs per image times batch over the median latency; `macs` counts one image."""
+    p50_ms = record["latency_ms"]["p50"]
+    return record["macs"] * record["batch"] / (p50_ms * 1e-3) / 1e9 if p50_ms > 0 else None
+
+
+def _newest_per_model(sourced: list[SourcedRecord], notes: list[str]) -> dict[tuple, dict[str, SourcedRecord]]:
+    """(group, model) -> variant -> the newest record; a note for each model that was run more than once."""
+    candidates: dict[tuple, dict[str, list[SourcedRecord]]] = {}
+    for item in sourced:
+        candidates.setdefault((item.group_key, item.model_key), {}).setdefault(item.variant, []).append(item)
+    chosen: dict[tuple, dict[str, SourcedRecord]] = {}
+    for key, by_variant in candidates.items():
+        # Stable sort: within one file, a later record of the same model wins too.
+        ordered = {variant: sorted(items, key=lambda item: item.recency)
+                   for variant, items in sorted(by_variant.items())}
+        chosen[key] = {variant: items[-1] for variant, items in ordered.items()}
+        older = sorted({item.source for items in ordered.values() for item in items[:-1]})
+        if older:
+            used = sorted({item.source for item in chosen[key].values()})
+            runs = max(len(items) for items in ordered.values())
+            notes.append(f"{_describe(*key)}: {runs} runs; using the newest ({', '.join(used)}); "
+                         f"not used: {', '.join(older)}")
+    return chosen
+
+
+def _describe(group: tuple, model: tuple) -> str:
+    machine, device, runtime, precision, threads, batch = group
+    arch, width, resolution = model
+    return (f"{machine} · {device} ({runtime}, {precision}, {threads} threads, batch {batch}) · "
+            f"{arch} w{width:g} r{resolution}")
+
+
+def _sort_key(group: tuple, model: tuple) -> tuple:
+    arch, width, resolution = model
+    arch_order = ARCHS.index(arch) if arch in ARCHS else len(ARCHS)
+    return (group, arch_order, arch, width, resolution)
+
+
+def _profile_key(machine: str, profile: Mapping[str, Any]) -> tuple:
+    fields = ("arch", "variant", "width", "resolution", "batch", "device", "runtime", "precision", "threads")
+    return (machine, *(str(profile.get(name)) for name in fields))
+
+
+def _profile_sort_key(profile: Mapping[str, Any]) -> tuple:
+    return _profile_key(profile["machine"], profile)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """Optional sections written by other commands: anything but an object counts as absent."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _created(doc: Mapping[str, Any]) -> str:
+    created = doc.get("created_utc")
+    return created if isinstance(created, str) else ""
+
+
+def _share(value: float | None, peak: float | None) -> float | None:
+    return value / peak if value is not None and peak else None
