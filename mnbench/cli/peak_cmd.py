@@ -1,0 +1,32 @@
+"""`mnbench peak`: a device's attainable GMAC/s, measured once and kept per machine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mnbench.cli.common import Format, ReportsDirOpt, render, stderr
+
+COLUMNS = [("device", "device"), ("runtime", "runtime"), ("precision", "precision"), ("threads", "threads"),
+           ("gmacs_per_s", "GMAC/s"), ("method", "method")]
+
+
+def peak(
+    device: Annotated[str, typer.Option("--device", "-d", help="Device name(s), comma-separated, or 'all'.")] = "cpu",
+    precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16 or bf16.")] = "fp32",
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: physical cores).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    reports_dir: ReportsDirOpt = None,
+) -> None:
+    """Measure each device's attainable GMAC/s on a large dense convolution; store it in reports/peaks/<host>.json."""
+    from mnbench.devices import resolve_devices
+    from mnbench.peak import measure_peak, save_peak
+
+    peaks = []
+    for info in resolve_devices(device):
+        stderr.print(f"measuring the peak of {info.name} …")
+        peaks.append(measure_peak(info, threads=threads, precision=precision))
+        saved = save_peak(peaks[-1], reports_dir=reports_dir)
+    render(peaks, fmt, COLUMNS, title="Attainable GMAC/s")
+    stderr.print(f"saved to {saved}")

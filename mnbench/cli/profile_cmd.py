@@ -1,0 +1,65 @@
+"""`mnbench profile`: where one model's time goes, per operator category, from the runtime's own profiler."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mnbench.cli.common import BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, print_json, render, stderr, stdout
+from mnbench.config import ModelConfig
+
+COLUMNS = [("category", "category"), ("macs_m", "MACs (M)"), ("flop_share_pct", "MAC share"),
+           ("time_ms", "time (ms)"), ("time_share_pct", "time share"), ("gmacs_per_s", "GMAC/s")]
+
+
+def profile(
+    arch: Annotated[str, typer.Option("--arch", "-a", help="v1, v2, v3-large or v3-small.")],
+    device: Annotated[str, typer.Option("--device", "-d", help="One device (see `mnbench devices`).")] = "cpu",
+    variant: Annotated[str, typer.Option("--variant", help="separable or standard.")] = "separable",
+    width: Annotated[float, typer.Option("--width", "-w")] = 1.0,
+    resolution: Annotated[int, typer.Option("--resolution", "-r")] = 224,
+    batch: BatchOpt = 1,
+    precision: Annotated[str, typer.Option("--precision", "-p",
+                                           help="fp32, fp16 or bf16 (what ran is recorded).")] = "fp32",
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: physical cores).")] = None,
+    iterations: Annotated[int, typer.Option("--iterations", "-n", min=1,
+                                            help="Profiled inferences, after a short warm-up.")] = 50,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="Write a result file for `mnbench report`.")] = True,
+    models_dir: ModelsDirOpt = None,
+    reports_dir: ReportsDirOpt = None,
+) -> None:
+    """Profile one model on one device: MAC share against time share per operator category."""
+    from mnbench.devices import resolve_device
+    from mnbench.export import export_model
+    from mnbench.profiling import profile_model, save_profiles
+
+    config = ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution, batch=batch)
+    target = resolve_device(device)  # a wrong device fails before the export, not after
+    exported = export_model(config, models_dir=models_dir, progress=fmt is Format.table)
+    result = profile_model(exported, target, batch=batch, precision=precision, threads=threads,
+                           iterations=iterations, models_dir=models_dir)
+    saved = save_profiles([result], reports_dir=reports_dir) if save else None
+    if fmt is Format.json:
+        print_json(result)
+    else:
+        rows = [c | {"macs_m": c["macs"] / 1e6, "flop_share_pct": f"{c['flop_share']:.1%}",
+                     "time_share_pct": f"{c['time_share']:.1%}"} for c in result["categories"]]
+        render(rows, fmt, COLUMNS, title=f"{config.slug} on {result['device']} ({result['runtime']}, "
+                                         f"{result['precision']}, {result['threads']} threads): "
+                                         f"{result['total_time_ms']:.3g} ms per inference")
+        stdout.print(f"[dim]{_footnote(result)}[/dim]")
+        for note in result["notes"]:
+            stderr.print(f"note: {note}")
+    if saved is not None:
+        stderr.print(f"saved to {saved}")
+
+
+def _footnote(result: dict) -> str:
+    parts = [f"mean of {result['iterations']} profiled inferences"]
+    if result.get("effective_precision") and result["effective_precision"] != result["precision"]:
+        parts.append(f"Conv/Gemm kernels ran in {result['effective_precision']}")
+    parts.append(f"{result['attributed_share']:.0%} of the time matched a graph node; "
+                 f"{result['unattributed_ms']:.3g} ms of runtime overhead counted as 'other'")
+    return "; ".join(parts)

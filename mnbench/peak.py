@@ -1,0 +1,158 @@
+"""The attainable GMAC/s of a device: one large dense 3x3 convolution, run through the same runtime as the models.
+
+A MobileNet layer's achieved GMAC/s only means something next to what the same runtime reaches on the work it
+is best at. That ceiling is measured here on a standard 3x3 convolution, 256 -> 256 channels on 56x56 (ResNet's
+conv2 stage: large enough to be compute-bound, small enough to take milliseconds), through `open_session`, so
+threads, precision and provider settings are the benchmark's own. Peak = the graph's MACs / median latency.
+
+One file per machine, `reports/peaks/<hostname>.json`, keeps the peaks of every device and precision measured
+there: {"schema_version": 1, "host": ..., "peaks": {device: {precision: peak}}}.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from mnbench import atomic, paths
+from mnbench.errors import MnbenchError
+
+PEAKS_SCHEMA_VERSION = 1
+MIN_TIME_S = 2.0
+MAX_TIME_S = 6.0
+WEIGHT_SEED = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeakConv:
+    """The peak workload: one `kernel`x`kernel` convolution, stride 1, 'same' padding, no bias."""
+
+    channels: int = 256
+    size: int = 56
+    kernel: int = 3
+    batch: int = 1
+
+    @property
+    def macs(self) -> int:
+        """Output elements x MACs per output element (the cost model's Conv rule)."""
+        return self.batch * self.channels * self.size * self.size * self.channels * self.kernel * self.kernel
+
+    @property
+    def method(self) -> str:
+        return (f"onnx Conv {self.kernel}x{self.kernel} {self.channels}->{self.channels} on "
+                f"{self.size}x{self.size}, batch {self.batch} ({self.macs / 1e9:.2f} GMAC per call)")
+
+    def onnx_model(self) -> onnx.ModelProto:
+        rng = np.random.default_rng(WEIGHT_SEED)
+        weight = rng.standard_normal((self.channels, self.channels, self.kernel, self.kernel), dtype=np.float32)
+        weight *= np.float32(1.0 / np.sqrt(self.channels * self.kernel * self.kernel))  # keeps outputs O(1)
+        pad = self.kernel // 2
+        shape = [self.batch, self.channels, self.size, self.size]
+        graph = helper.make_graph(
+            [helper.make_node("Conv", ["input", "weight"], ["output"], name="peak_conv",
+                              kernel_shape=[self.kernel, self.kernel], pads=[pad] * 4)],
+            "mnbench_peak",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)],
+            initializer=[numpy_helper.from_array(weight, "weight")],
+        )
+        # Opset 17 / IR 8: what every runtime build mnbench supports reads.
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def peak_workload(device: Any) -> PeakConv:
+    """A GPU needs a batch to fill it; a CPU core is saturated by one image of this size."""
+    on_gpu = getattr(device, "is_gpu_provider", False) or "GPU" in getattr(device, "target", "")
+    return PeakConv(batch=16 if on_gpu else 1)
+
+
+def measure_peak(device: Any, *, threads: int | None = None, precision: str = "fp32",
+                 min_time_s: float = MIN_TIME_S, max_time_s: float = MAX_TIME_S) -> dict[str, Any]:
+    """Attainable GMAC/s of `device` (a DeviceInfo or a name) at `precision`, through the benchmark's runtime."""
+    from mnbench.backends import open_session
+    from mnbench.devices import resolve_device
+    from mnbench.measure import measure_single
+    from mnbench.results import utc_now_iso
+
+    device = resolve_device(device)
+    workload = peak_workload(device)
+    with tempfile.TemporaryDirectory(prefix="mnbench-peak-") as tmp:
+        model_path = Path(tmp) / "peak.onnx"
+        onnx.save(workload.onnx_model(), str(model_path))
+        with open_session(device, model_path, batch=workload.batch, precision=precision, threads=threads) as session:
+            measured = measure_single(session.infer, min_time_s=min_time_s, max_time_s=max_time_s, warmup_s=0.5)
+            info = dict(session.info)
+    p50_ms = float(np.median(measured.samples_ms))
+    return {
+        "device": device.name,
+        "gmacs_per_s": workload.macs / (p50_ms * 1e-3) / 1e9,
+        "method": workload.method,
+        "runtime": info.get("runtime"),
+        "runtime_version": info.get("runtime_version"),
+        "precision": info.get("precision", precision),
+        "threads": info.get("threads", threads),
+        "macs": workload.macs,
+        "p50_ms": p50_ms,
+        "n": measured.n,
+        "measured_utc": utc_now_iso(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One file per machine
+
+
+def peaks_path(*, reports_dir: str | Path | None = None, host: str | None = None) -> Path:
+    return paths.reports_dir(reports_dir) / "peaks" / f"{host or socket.gethostname()}.json"
+
+
+def load_peaks(*, reports_dir: str | Path | None = None, host: str | None = None) -> dict[str, dict[str, dict]]:
+    """device -> precision -> peak for this machine; empty when none was measured (or the file is damaged)."""
+    path = peaks_path(reports_dir=reports_dir, host=host)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        warnings.warn(f"ignoring damaged peaks file {path}: {exc}; `mnbench peak` measures it again", stacklevel=2)
+        return {}
+    if not isinstance(doc, dict) or doc.get("schema_version") != PEAKS_SCHEMA_VERSION or not isinstance(
+            doc.get("peaks"), dict):
+        warnings.warn(f"ignoring peaks file {path}: not a schema {PEAKS_SCHEMA_VERSION} peaks file", stacklevel=2)
+        return {}
+    return doc["peaks"]
+
+
+def load_peak(device: Any, *, precision: str = "fp32", threads: int | None = None,
+              reports_dir: str | Path | None = None, host: str | None = None) -> dict[str, Any] | None:
+    """The stored peak of `device` (a name or DeviceInfo) at `precision` on this machine, or None.
+
+    With `threads`, a peak measured with another thread count is None too: it is not this run's ceiling.
+    """
+    name = getattr(device, "name", device)
+    peak = load_peaks(reports_dir=reports_dir, host=host).get(name, {}).get(precision)
+    if not isinstance(peak, dict) or not isinstance(peak.get("gmacs_per_s"), (int, float)):
+        return None
+    if threads is not None and peak.get("threads") not in (None, threads):
+        return None
+    return peak
+
+
+def save_peak(peak: dict[str, Any], *, reports_dir: str | Path | None = None, host: str | None = None) -> Path:
+    """Store `peak` (a `measure_peak` result) in this machine's peaks file, replacing that device+precision only."""
+    if not isinstance(peak.get("device"), str) or not isinstance(peak.get("gmacs_per_s"), (int, float)):
+        raise MnbenchError("a peak needs a 'device' name and a numeric 'gmacs_per_s'")
+    host = host or socket.gethostname()
+    peaks = load_peaks(reports_dir=reports_dir, host=host)
+    peaks.setdefault(peak["device"], {})[str(peak.get("precision", "fp32"))] = peak
+    doc = {"schema_version": PEAKS_SCHEMA_VERSION, "host": host, "peaks": peaks}
+    return atomic.write_text(peaks_path(reports_dir=reports_dir, host=host), json.dumps(doc, indent=1) + "\n")
