@@ -82,7 +82,7 @@ def make_record(exported, device, session_info: dict, measurement, reference=Non
         "threads": int(session_info["threads"]),
         "providers": session_info.get("providers"),
         "settings": session_info.get("settings", {}),
-        "macs": int(exported.cost.macs),
+        "macs": int(exported.macs_per_image),  # per image; latency and throughput carry the batch
         "params": int(exported.params),
         "latency_ms": summarize(samples),
         "n": len(samples),
@@ -157,9 +157,9 @@ def _device_peak(device, plan: RunPlan, reports_dir: Path | None, on_status) -> 
     """The device's attainable GMAC/s, measured once per machine and kept under reports/peaks/."""
     from mnbench.peak import load_peak, measure_peak, save_peak
 
-    peak = load_peak(device.name, reports_dir=reports_dir)
+    peak = load_peak(device, precision=plan.precision, threads=plan.threads, reports_dir=reports_dir)
     if peak is None:
         on_status(f"measuring the peak GMAC/s of {device.name} (once per machine)")
-        peak = measure_peak(device, threads=plan.threads)
+        peak = measure_peak(device, threads=plan.threads, precision=plan.precision)
         save_peak(peak, reports_dir=reports_dir)
     return peak

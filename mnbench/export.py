@@ -1,0 +1,244 @@
+"""torch -> ONNX export: BatchNorm folded, validated against PyTorch, cached by content, written atomically.
+
+The cached file is `<models_dir>/<config slug>-opset<N>-<12 hex>.onnx`, the hex a hash over the config, the
+mnbench and torch versions and the opset, so a change to any of them exports afresh. A JSON manifest beside it
+records the file's sha256; a cached file is reused only if its sha256 still matches and `onnx.checker` passes it.
+
+Exporter: torch's TorchScript-based path (`dynamo=False`). In torch 2.13 the dynamo path emits opset 18 at the
+least (it cannot down-convert to 17) and names nodes `node_Conv_36` / `n0`; the TorchScript path gives opset 17
+with module-path node names (`/features/3/conv/1/Conv`) that per-node profiles can be read against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from rich.console import Console
+
+import mnbench
+from mnbench import atomic, paths
+from mnbench.archs import build_model, fold_batchnorm, pytorch_param_count
+from mnbench.config import ModelConfig
+from mnbench.cost import ModelCost, count_cost
+from mnbench.errors import MnbenchError
+
+DEFAULT_OPSET = 17
+# 17 is the first opset with every op these nets need as one node; 20 is the TorchScript exporter's last.
+SUPPORTED_OPSETS = range(17, 21)
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+# ONNX Runtime must match PyTorch within this fraction of the largest output magnitude (or absolutely, below 1).
+RELATIVE_TOLERANCE = 1e-4
+VALIDATION_SEED = 0
+# Bump when the export recipe changes in a way the versions in the cache key would not show.
+EXPORT_RECIPE = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportedModel:
+    path: Path  # the cached file in models_dir
+    sha256: str
+    config: ModelConfig
+    opset: int
+    reused: bool  # True when a verified cached file was used as is
+    cost: ModelCost
+    params: int  # pytorch_param_count of the unfolded model
+    output: Path | None = None  # where a copy was written, when asked for
+
+    @property
+    def macs_per_image(self) -> int:
+        """MACs of one image, as the papers count them; a fixed batch-B graph's cost holds B images."""
+        return self.cost.macs if self.config.dynamic_batch else self.cost.macs // self.config.batch
+
+
+def cache_key(config: ModelConfig, *, opset: int = DEFAULT_OPSET) -> str:
+    """Hex sha256 over everything that decides the exported bytes."""
+    identity = {
+        "config": config.as_dict(),
+        "mnbench": mnbench.__version__,
+        "torch": torch.__version__,
+        "opset": opset,
+        "recipe": EXPORT_RECIPE,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def model_path_for(config: ModelConfig, *, models_dir: str | Path | None = None, opset: int = DEFAULT_OPSET) -> Path:
+    """Where the cached export of `config` lives, e.g. `models/v2-separable-w1-r224-b1-opset17-3f2a9c1b0d4e.onnx`."""
+    key = cache_key(config, opset=opset)[:12]
+    return paths.models_dir(models_dir) / f"{config.slug}-opset{opset}-{key}.onnx"
+
+
+def manifest_path_for(model_path: Path) -> Path:
+    return model_path.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_model(
+    config: ModelConfig,
+    *,
+    models_dir: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    output: str | Path | None = None,
+    progress: bool = True,
+) -> ExportedModel:
+    """The validated ONNX export of `config`: reused from the cache when intact, exported afresh otherwise."""
+    if opset not in SUPPORTED_OPSETS:
+        raise MnbenchError(f"opset must be between {SUPPORTED_OPSETS[0]} and {SUPPORTED_OPSETS[-1]}, got {opset}")
+    path = model_path_for(config, models_dir=models_dir, opset=opset)
+    key = cache_key(config, opset=opset)
+    with _status(progress, f"Checking cached {path.name}") as show:
+        manifest = _verified_manifest(path, key)
+        reused = manifest is not None
+        if not reused:
+            manifest = _export_to_cache(config, path, key, opset, show)
+        show(f"Counting cost of {path.name}")
+        cost = count_cost(path)
+    copied_to = _copy_to(path, Path(output)) if output is not None else None
+    return ExportedModel(
+        path=path, sha256=manifest["sha256"], config=config, opset=opset, reused=reused, cost=cost,
+        params=manifest["params"], output=copied_to,
+    )
+
+
+def _verified_manifest(path: Path, key: str) -> dict | None:
+    """The manifest of an intact cached export; None (and the pieces removed) if anything is off."""
+    manifest_path = manifest_path_for(path)
+    if not path.exists() and not manifest_path.exists():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        intact = (
+            manifest.get("cache_key") == key
+            and isinstance(manifest.get("params"), int)
+            and manifest.get("sha256") == file_sha256(path)
+        )
+        if intact:
+            onnx.checker.check_model(str(path), full_check=True)
+    except Exception:  # noqa: BLE001 - unreadable, torn or edited: never trust it, rebuild
+        intact = False
+    if intact:
+        return manifest
+    # A damaged file is removed first, so a failed rebuild cannot leave it looking usable.
+    path.unlink(missing_ok=True)
+    manifest_path.unlink(missing_ok=True)
+    return None
+
+
+def _export_to_cache(config: ModelConfig, path: Path, key: str, opset: int, show: Callable[[str], None]) -> dict:
+    show(f"Building {config.slug}")
+    model = build_model(config).eval()
+    params = pytorch_param_count(model)
+    sample = torch.randn(config.batch, 3, config.resolution, config.resolution,
+                         generator=torch.Generator().manual_seed(VALIDATION_SEED))
+    with torch.no_grad():
+        expected = model(sample).numpy()  # the unfolded model: validation covers the folding too
+    deployed = fold_batchnorm(model).eval()
+    with atomic.atomic_path(path) as tmp:
+        show(f"Exporting {config.slug} to ONNX (opset {opset})")
+        _torch_to_onnx(deployed, sample, tmp, opset=opset, dynamic_batch=config.dynamic_batch)
+        show(f"Validating {path.name} with onnx.checker and ONNX Runtime")
+        max_abs_diff = _validate(tmp, sample.numpy(), expected)
+        sha256 = file_sha256(tmp)
+    manifest = {
+        "file": path.name,
+        "sha256": sha256,
+        "cache_key": key,
+        "config": config.as_dict(),
+        "opset": opset,
+        "params": params,
+        "max_abs_diff": max_abs_diff,
+        "versions": {
+            "mnbench": mnbench.__version__,
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": ort.__version__,
+        },
+    }
+    atomic.write_text(manifest_path_for(path), json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _torch_to_onnx(model: torch.nn.Module, sample: torch.Tensor, target: Path, *, opset: int, dynamic_batch: bool) -> None:
+    dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    # The exporter warns about its own deprecation and prints diagnostics; none of it is the user's concern.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                model, (sample,), str(target), dynamo=False, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=dynamic_axes,
+                do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL,
+            )
+        except Exception as exc:  # noqa: BLE001 - the exporter raises many types
+            raise MnbenchError(f"torch.onnx.export failed: {exc}") from exc
+
+
+def _validate(path: Path, sample: np.ndarray, expected: np.ndarray) -> float:
+    """Check the file's structure and that ONNX Runtime reproduces PyTorch; return the max abs difference."""
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:  # noqa: BLE001 - checker and shape-inference errors alike
+        raise MnbenchError(f"the exported model fails onnx.checker: {exc}") from exc
+    graph = onnx.load(str(path), load_external_data=False).graph
+    leftover = sorted({n.op_type for n in graph.node} & {"BatchNormalization"})
+    if leftover:
+        raise MnbenchError(f"the exported graph still has {leftover}; fold_batchnorm did not fold every BatchNorm")
+    if [i.name for i in graph.input] != [INPUT_NAME] or [o.name for o in graph.output] != [OUTPUT_NAME]:
+        raise MnbenchError(f"the exported graph must have one input {INPUT_NAME!r} and one output {OUTPUT_NAME!r}")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: sample})
+    if actual.shape != expected.shape:
+        raise MnbenchError(f"ONNX Runtime output shape {actual.shape} differs from PyTorch's {expected.shape}")
+    max_abs_diff = float(np.max(np.abs(actual - expected)))
+    tolerance = RELATIVE_TOLERANCE * max(float(np.max(np.abs(expected))), 1.0)
+    if not max_abs_diff <= tolerance:  # written so that NaN fails too
+        raise MnbenchError(
+            f"ONNX Runtime output differs from PyTorch by {max_abs_diff:.3g} (allowed {tolerance:.3g}); "
+            "the export was refused"
+        )
+    return max_abs_diff
+
+
+def _copy_to(source: Path, output: Path) -> Path:
+    """Atomic copy of the export to `output` (into it, when it is a folder)."""
+    target = output / source.name if output.is_dir() else output
+    if target.resolve() == source.resolve():
+        return target
+    try:
+        with atomic.atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+    except OSError as exc:
+        raise MnbenchError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+@contextlib.contextmanager
+def _status(progress: bool, message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr whose text the caller updates; a no-op when progress is off."""
+    if not progress:
+        yield lambda _message: None
+        return
+    with Console(stderr=True).status(message) as status:
+        yield lambda text: status.update(text)
