@@ -23,12 +23,13 @@ def run(
     resolution: ResolutionOpt = "224",
     batch: BatchOpt = 1,
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16 or bf16 (what ran is recorded).")] = "fp32",
-    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads [default: physical cores].")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: the physical cores available).")] = None,
     min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per model group.")] = 2.0,
     max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per model group.")] = 10.0,
     target_ci: Annotated[float, typer.Option("--target-ci", help="Stop when the median's 95% CI is within ±this fraction.")] = 0.01,
     reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Interleave the machine-speed reference workload.")] = True,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file [default: reports/runs/<UTC time>-<host>.json].")] = None,
+    peak: Annotated[bool, typer.Option("--peak/--no-peak", help="Measure each device's peak GMAC/s once per machine.")] = True,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file (default: reports/runs/<UTC time>-<host>.json).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     models_dir: ModelsDirOpt = None,
     reports_dir: ReportsDirOpt = None,
@@ -47,7 +48,7 @@ def run(
         widths=parse_numbers(width, "width", float), resolutions=parse_numbers(resolution, "resolution", int),
         batch=batch, precision=precision, threads=threads if threads is not None else physical_cores(),
         measure=MeasureSettings(min_time_s=min_time, max_time_s=max_time, target_rel_ci=target_ci),
-        with_reference=reference,
+        with_reference=reference, with_peak=peak,
     )
     output = output or default_output_path(reports_dir)
     _check_writable(output)
@@ -63,10 +64,11 @@ def run(
         raise typer.Exit(130)
     results.write_result(doc, output)
     if fmt is Format.json:
-        print_json(doc)
-    else:
-        render(summary_rows(doc["records"]), fmt, SUMMARY_COLUMNS, title="mnbench run")
-        stdout.print(f"[dim]{_what_ran(doc['records'])}[/dim]")
+        print_json(doc)  # stdout stays one JSON document; the path goes to stderr
+        stderr.print(str(output), highlight=False)
+        return
+    render(summary_rows(doc["records"]), fmt, SUMMARY_COLUMNS, title="mnbench run")
+    stdout.print(f"[dim]{_what_ran(doc['records'])}[/dim]")
     print(output)
 
 

@@ -1,0 +1,140 @@
+"""`mnbench run` end to end on this machine's `cpu` and `openvino` devices, with a small model for speed."""
+
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from mnbench import results
+from mnbench.cli import app as cli_app
+from mnbench.config import ModelConfig
+from mnbench.export import export_model, model_path_for
+
+SMALL = ["--arch", "v1", "--width", "0.25", "--resolution", "64", "--min-time", "0.3", "--max-time", "1"]
+
+
+@pytest.fixture(scope="module")
+def app():
+    cli_app._register()
+    return cli_app.app
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNBENCH_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("MNBENCH_REPORTS_DIR", str(tmp_path / "reports"))
+    return tmp_path
+
+
+def invoke(app, *args):
+    result = CliRunner().invoke(app, ["run", *args])
+    return result
+
+
+@pytest.mark.parametrize("device, runtime", [("cpu", "onnxruntime"), ("openvino", "openvino")])
+def test_run_writes_a_valid_result_with_both_variants(app, dirs, device, runtime):
+    out = dirs / "r.json"
+    result = invoke(app, *SMALL, "--device", device, "--threads", "1", "--no-peak", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == str(out)  # the path is the last line
+    doc = results.load_result(out)
+    by_variant = {r["variant"]: r for r in doc["records"]}
+    assert set(by_variant) == {"separable", "standard"}
+    for record in by_variant.values():
+        assert record["device"] == device and record["runtime"] == runtime
+        assert record["precision"] == "fp32"  # read back from the runtime, not echoed from the request
+        assert record["threads"] == 1
+        assert sum(record["round_sizes"]) == record["n"] == len(record["samples_ms"]) >= 10
+        assert record["latency_ms"]["min"] <= record["latency_ms"]["p50"] <= record["latency_ms"]["max"]
+        assert len(record["reference"]["round_sizes"]) == len(record["round_sizes"])  # same interleaved rounds
+        exported = export_model(ModelConfig(arch="v1", variant=record["variant"], width=0.25, resolution=64),
+                                progress=False)
+        assert record["model_sha256"] == exported.sha256
+        assert record["macs"] == exported.cost.macs
+    if device == "cpu":
+        assert by_variant["separable"]["providers"] == ["CPUExecutionProvider"]
+    assert by_variant["standard"]["macs"] > by_variant["separable"]["macs"]
+    assert doc["machine"]["versions"]["mnbench"]
+    assert "realized" in result.output
+
+
+def test_default_output_goes_to_reports_runs(app, dirs):
+    result = invoke(app, *SMALL, "--variant", "separable", "--device", "cpu", "--no-peak", "--no-reference")
+    assert result.exit_code == 0, result.output
+    written = list((dirs / "reports" / "runs").glob("*.json"))
+    assert len(written) == 1 and str(written[0]).endswith(result.output.strip().splitlines()[-1])
+    assert "reference" not in results.load_result(written[0])["records"][0]
+
+
+def test_batch_records_macs_per_image(app, dirs):
+    out = dirs / "r.json"
+    result = invoke(app, *SMALL, "--variant", "separable", "--device", "cpu", "--batch", "2", "--no-peak",
+                    "--output", str(out))
+    assert result.exit_code == 0, result.output
+    record = results.load_result(out)["records"][0]
+    single = export_model(ModelConfig(arch="v1", width=0.25, resolution=64), progress=False)
+    assert record["batch"] == 2 and record["macs"] == single.cost.macs
+    assert record["throughput_ips"] == pytest.approx(2 / (record["latency_ms"]["mean"] / 1e3))
+
+
+def test_sweep_of_widths_and_resolutions(app, dirs):
+    out = dirs / "r.json"
+    result = invoke(app, "--arch", "v1", "--width", "0.25,0.5", "--resolution", "64,96", "--variant", "separable",
+                    "--device", "cpu", "--min-time", "0.2", "--max-time", "0.5", "--no-peak", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    configs = {(r["width"], r["resolution"]) for r in results.load_result(out)["records"]}
+    assert configs == {(0.25, 64), (0.25, 96), (0.5, 64), (0.5, 96)}
+
+
+def test_damaged_cached_model_is_rebuilt_not_benchmarked(app, dirs):
+    config = ModelConfig(arch="v1", variant="separable", width=0.25, resolution=64)
+    good = export_model(config, progress=False)
+    path = model_path_for(config)
+    path.write_bytes(path.read_bytes()[:-100])  # torn file
+    out = dirs / "r.json"
+    result = invoke(app, *SMALL, "--variant", "separable", "--device", "cpu", "--no-peak", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert results.load_result(out)["records"][0]["model_sha256"] == good.sha256 == export_model(config).sha256
+
+
+def _interrupt_on_call(monkeypatch, nth):
+    from mnbench import measure
+
+    real = measure.measure_interleaved
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == nth:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(measure, "measure_interleaved", flaky)
+
+
+def test_ctrl_c_keeps_completed_records_whole(app, dirs, monkeypatch):
+    _interrupt_on_call(monkeypatch, nth=2)  # first group completes, second is interrupted
+    out = dirs / "out" / "r.json"
+    result = invoke(app, *SMALL, "--resolution", "64,96", "--device", "cpu", "--no-peak", "--output", str(out))
+    assert result.exit_code == 130
+    doc = results.load_result(out)
+    assert {(r["resolution"], r["variant"]) for r in doc["records"]} == {(64, "separable"), (64, "standard")}
+    assert os.listdir(out.parent) == ["r.json"]  # no temp file left
+
+
+def test_ctrl_c_before_any_record_writes_nothing(app, dirs, monkeypatch):
+    _interrupt_on_call(monkeypatch, nth=1)
+    out = dirs / "out" / "r.json"
+    result = invoke(app, *SMALL, "--device", "cpu", "--no-peak", "--output", str(out))
+    assert result.exit_code == 130
+    assert not out.exists() and os.listdir(out.parent) == []
+
+
+def test_json_format_prints_the_document(app, dirs):
+    out = dirs / "r.json"
+    result = invoke(app, *SMALL, "--variant", "separable", "--device", "openvino", "--no-peak", "--format", "json",
+                    "--output", str(out))
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)  # nothing but the document on stdout
+    assert printed["records"][0]["runtime"] == "openvino"
