@@ -75,6 +75,8 @@ def render(rows: Sequence[dict[str, Any]], fmt: Format | str, columns: Iterable[
 def format_cell(value: Any) -> str:
     if value is None:
         return "–"
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int):

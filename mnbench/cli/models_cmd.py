@@ -17,6 +17,7 @@ def models(
     width: WidthOpt = "1.0",
     resolution: ResolutionOpt = "224",
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+    detail: Annotated[bool, typer.Option("--detail", help="Show each layer and what the standard twin replaced.")] = False,
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """List each arch's separable network and its standard-convolution twin: parameters, MACs, MAC share per category."""
@@ -29,6 +30,9 @@ def models(
     for w in widths:  # validate everything before the first (slow) export
         for r in resolutions:
             ModelConfig(arch=archs[0], width=w, resolution=r)
+    if detail:
+        _show_layers(archs, widths[0], resolutions[0], fmt)
+        return
     rows = model_table(archs, widths, resolutions, models_dir=models_dir, progress=fmt is Format.table)
     if fmt is Format.json:
         render(rows, fmt, [])
@@ -45,6 +49,17 @@ def models(
                        *[(name, f"{name} %") for name in shown]],
            title="Theoretical cost (MACs of Conv/Gemm on the BN-folded ONNX graph; params as PyTorch counts them)")
     stdout.print(f"[dim]standard variant: {CONVERSION_RULE}[/dim]")
+
+
+def _show_layers(archs: list[str], width: float, resolution: int, fmt: Format) -> None:
+    """Layer tables from the architecture plan (nothing is built or exported)."""
+    from mnbench.archs import describe_blocks
+
+    columns = [("index", "#"), ("kind", "kind"), ("in", "in"), ("out", "out"), ("kernel", "k"), ("stride", "s"),
+               ("expand", "expand"), ("se", "SE"), ("act", "act"), ("params", "params"), ("replaces", "standard twin replaces")]
+    for arch in archs:
+        rows = describe_blocks(ModelConfig(arch=arch, variant="standard", width=width, resolution=resolution))
+        render(rows, fmt, columns, title=f"{arch} (width {width:g}): standard twin, layer by layer")
 
 
 def export(
