@@ -520,21 +520,12 @@ def _profile_openvino(device, model_path: Path, *, batch: int, precision: str, t
                       warmup: int) -> RuntimeProfile:
     import openvino as ov
 
-    from mnbench.backends import concrete_shape, make_input
-    from mnbench.backends.openvino_backend import MNBENCH_PRECISION, openvino_compile_config
+    from mnbench.backends import make_input
+    from mnbench.backends.openvino_backend import MNBENCH_PRECISION, openvino_compile_config, read_static_model
     from mnbench.devices import openvino_core
 
     core = openvino_core()
-    try:
-        model = core.read_model(str(model_path))
-    except RuntimeError as exc:
-        raise MnbenchError(f"OpenVINO could not read {model_path}: {' '.join(str(exc).split())[:300]}") from None
-    shapes = {}
-    for port in model.inputs:
-        dims = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
-        shapes[port.get_any_name()] = concrete_shape(port.get_any_name(), dims, batch)
-    if model.is_dynamic():
-        model.reshape(shapes)
+    model, shapes = read_static_model(model_path, batch)
     # The benchmark's own compile config, with the per-node counters switched on.
     config = openvino_compile_config(precision, threads, device.target) | {"PERF_COUNT": True}
     try:

@@ -38,22 +38,32 @@ def openvino_compile_config(precision: str, threads: int, device: str = "CPU") -
     return config
 
 
+def read_static_model(model_path: Path, batch: int):
+    """Read an ONNX file into OpenVINO with every input made static (the batch substituted for a dynamic one).
+
+    A static graph means no shape inference inside the timed call. Returns (model, {input name: shape}).
+    """
+    model_path = Path(model_path)
+    try:
+        model = openvino_core().read_model(str(model_path))
+    except RuntimeError as exc:
+        raise MnbenchError(f"OpenVINO could not read {model_path}: {_first_line(exc)}") from None
+    shapes = {}
+    for port in model.inputs:
+        name = port.get_any_name()
+        dims = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
+        shapes[name] = concrete_shape(name, dims, batch)
+    if model.is_dynamic():
+        model.reshape(shapes)
+    return model, shapes
+
+
 class OpenVinoSession(BenchSession):
     def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int) -> None:
         import openvino as ov
 
         core = openvino_core()
-        try:
-            model = core.read_model(str(model_path))
-        except RuntimeError as exc:
-            raise MnbenchError(f"OpenVINO could not read {model_path}: {_first_line(exc)}") from None
-        shapes = {}
-        for port in model.inputs:
-            name = port.get_any_name()
-            dims = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
-            shapes[name] = concrete_shape(name, dims, batch)
-        if model.is_dynamic():
-            model.reshape(shapes)  # a static graph: no shape inference inside the timed call
+        model, shapes = read_static_model(model_path, batch)
 
         config = openvino_compile_config(precision, threads, device.target)
         try:
