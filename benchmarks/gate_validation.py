@@ -1,0 +1,289 @@
+"""Does `mnbench check` keep its error rates on this machine? A/A false alarms, detection of injected slowdowns, and
+the wall time of one check. Prints a markdown report and writes it to benchmarks/results/gate_validation.md.
+
+1. A fresh baseline of one small model (v1 width 0.25 at 96 px on `cpu` by default), measured like `mnbench run`
+   (model and machine-speed reference interleaved).
+2. A/A: `--checks` full checks of the unchanged setup (`check_baseline`: export from cache, open the session,
+   measure until precise or `--max-time`, re-measure a failing model once). Target: at most 1 false alarm in 20.
+3. Injected by scaling the baseline: every latency number × 1/1.1 and × 1/1.2 (reference untouched), so the same
+   A/A measurements now read as 10 % and 20 % slower. A model that regresses is "re-measured" with the next A/A
+   measurement, as the gate would. Targets: 20 % detected in 100 % of checks; 10 % in >= 90 % with "detected"
+   meaning the gate does not pass it (a change at the threshold itself gives a CI that straddles it, and then the
+   verdict is inconclusive, exit 3, which fails CI by default).
+4. Real slowdowns, `--real-checks` full checks each, with the true size measured in paired rounds beside it:
+   ONNX Runtime graph optimisations off (gross: it loses the blocked NCHWc layout), and ORT's thread spinning
+   off (subtle: each call wakes its worker thread).
+5. One `mnbench check` command line end to end (interpreter start, imports, export cache, measuring): wall time.
+
+    .venv/bin/python benchmarks/gate_validation.py                          # ~10 min on 2 shared cores
+    .venv/bin/python benchmarks/gate_validation.py --checks 5 --real-checks 2 --max-time 10   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mnbench import atomic, results
+from mnbench.backends import open_session
+from mnbench.config import ModelConfig
+from mnbench.devices import resolve_device
+from mnbench.export import export_model
+from mnbench.gate import compare
+from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, PASS, REGRESSION, GateReport, compare_results,
+                                  merge_retest)
+from mnbench.gate.remeasure import REFERENCE, GateSettings, check_baseline
+from mnbench.machine import machine_info
+from mnbench.measure import measure_interleaved
+from mnbench.reference import make_reference_workload
+from mnbench.runner import make_record
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "gate_validation.md"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checks", type=int, default=20, help="A/A checks (also the scaled-injection sample)")
+    p.add_argument("--real-checks", type=int, default=3, help="checks per real slowdown")
+    p.add_argument("--max-time", type=float, default=15.0, help="gate --max-time per model and measurement (s)")
+    p.add_argument("--baseline-time", type=float, default=15.0, help="seconds the baseline is measured")
+    p.add_argument("--threshold", type=float, default=0.10)
+    p.add_argument("--arch", default="v1")
+    p.add_argument("--width", type=float, default=0.25)
+    p.add_argument("--resolution", type=int, default=96)
+    p.add_argument("--threads", type=int, default=None, help="[default: physical cores]")
+    p.add_argument("--models-dir", type=Path, default=None, help="[default: a temporary folder]")
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    p.add_argument("--save-measurements", type=Path, default=None,
+                   help="also write the baseline and every A/A result document here (JSON), to re-judge offline")
+    return p.parse_args()
+
+
+def conditions() -> str:
+    load1, load5, _ = os.getloadavg()
+    others = subprocess.run(["ps", "-eo", "stat=,pcpu=,comm="], capture_output=True, text=True).stdout.splitlines()
+    busy = sum(1 for line in others if line.split() and line.split()[0].startswith("R"))
+    return f"load average {load1:.1f} (5 min {load5:.1f}), {busy} running processes"
+
+
+def scaled(doc: dict, factor: float) -> dict:
+    """Every latency number × factor; the reference's samples are left as they were."""
+    out = copy.deepcopy(doc)
+    for record in out["records"]:
+        record["samples_ms"] = [s * factor for s in record["samples_ms"]]
+        record["latency_ms"] = {k: v * factor for k, v in record["latency_ms"].items()}
+        record["throughput_ips"] /= factor
+    return out
+
+
+@contextlib.contextmanager
+def ort_sessions_changed(change):
+    """Every ONNX Runtime session opened inside gets `change(options)` applied to its SessionOptions."""
+    from mnbench.backends import onnxruntime_backend
+
+    original = onnxruntime_backend.ort_session_options
+
+    def changed(*args, **kwargs):
+        options = original(*args, **kwargs)
+        change(options)
+        return options
+
+    onnxruntime_backend.ort_session_options = changed
+    try:
+        yield
+    finally:
+        onnxruntime_backend.ort_session_options = original
+
+
+@contextlib.contextmanager
+def absolute_times_only():
+    """Inside, the gate never divides by the reference."""
+    original = compare.use_normalisation
+    compare.use_normalisation = lambda base, now: False
+    try:
+        yield
+    finally:
+        compare.use_normalisation = original
+
+
+def graph_optimisations_off(options) -> None:
+    import onnxruntime as ort
+
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+
+
+def thread_spinning_off(options) -> None:
+    # ORT's intra-op workers otherwise spin between calls; without it each call pays for waking them up.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+
+def paired_ratio(device, path, threads, change, seconds=6.0) -> float:
+    """Median over interleaved rounds of p50(changed) / p50(normal): the true size of a real slowdown here."""
+    with open_session(device, path, batch=1, threads=threads) as normal:
+        with ort_sessions_changed(change):
+            slow = open_session(device, path, batch=1, threads=threads)
+        with slow:
+            m = measure_interleaved({"normal": normal.infer, "slow": slow.infer}, min_time_s=seconds,
+                                    max_time_s=seconds, round_s=0.05, target_rel_ci=1.0)
+    ratios = [np.median(s) / np.median(n) for s, n in zip(m["slow"].rounds(), m["normal"].rounds())]
+    return float(np.median(ratios))
+
+
+def with_retest(first: GateReport, retest: GateReport) -> GateReport:
+    return merge_retest(first, retest) if first.count(REGRESSION) else first
+
+
+def tally(verdicts: list[str]) -> dict[str, int]:
+    return {v: verdicts.count(v) for v in (REGRESSION, INCONCLUSIVE, PASS, IMPROVEMENT)}
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.monotonic()
+    models_dir = args.models_dir or Path(tempfile.mkdtemp(prefix="mnbench-gate-"))
+    before = conditions()
+    info = machine_info()
+    device = resolve_device("cpu")
+    config = ModelConfig(arch=args.arch, width=args.width, resolution=args.resolution)
+    exported = export_model(config, models_dir=models_dir, progress=False)
+    settings = GateSettings(threshold=args.threshold, max_time_s=args.max_time)
+    print(f"[{conditions()}] baseline: {config.slug}, {args.baseline_time:.0f} s", file=sys.stderr)
+
+    reference = make_reference_workload()
+    with open_session(device, exported.path, batch=1, threads=args.threads) as session:
+        m = measure_interleaved({"model": session.infer, REFERENCE: reference}, min_time_s=args.baseline_time,
+                                max_time_s=args.baseline_time, round_s=settings.round_s, target_rel_ci=1.0)
+        baseline = results.new_result(info, [make_record(exported, device, session.info, m["model"], m[REFERENCE])])
+    baseline_path = models_dir / "baseline.json"
+    results.write_result(baseline, baseline_path)
+
+    # A/A: full checks, each as `mnbench check --baseline` runs it (in this process).
+    aa_reports, aa_docs, walls = [], [], []
+    for i in range(args.checks):
+        t0 = time.monotonic()
+        report, doc = check_baseline(baseline, dataclasses.replace(settings, seed=100 + i), models_dir=models_dir)
+        walls.append(time.monotonic() - t0)
+        aa_reports.append(report)
+        aa_docs.append(doc)
+        m0 = report.models[0]
+        shift = "–" if m0.machine_shift is None else f"{m0.machine_shift:+.1%}"
+        print(f"[{conditions()}] A/A {i + 1}/{args.checks}: {m0.verdict} {m0.change:+.1%} "
+              f"[{m0.ci_low:+.1%}, {m0.ci_high:+.1%}] normalised {m0.normalised}, reference {shift}, "
+              f"{walls[-1]:.1f} s", file=sys.stderr)
+
+    if args.save_measurements is not None:
+        atomic.write_text(args.save_measurements, json.dumps({"baseline": baseline, "aa": aa_docs}))
+
+    rows = []
+    aa = [r.models[0] for r in aa_reports]
+    rows.append(("A/A: unchanged", len(aa), tally([m.verdict for m in aa]),
+                 f"false alarms {sum(m.verdict == REGRESSION for m in aa)}/{len(aa)}", "≤ 1 in 20"))
+    # The same measurements judged on absolute times alone: what the reference normalisation is worth here.
+    with absolute_times_only():
+        raw = [with_retest(compare_results(baseline, doc, args.threshold, mode="remeasure"),
+                           compare_results(baseline, aa_docs[(i + 1) % len(aa_docs)], args.threshold,
+                                           mode="remeasure")).models[0] for i, doc in enumerate(aa_docs)]
+    rows.append(("A/A judged on absolute times (reference ignored)", len(raw), tally([m.verdict for m in raw]),
+                 f"false alarms {sum(m.verdict == REGRESSION for m in raw)}/{len(raw)}", "for comparison"))
+
+    # Injected by scaling the baseline; the next A/A measurement plays the re-measurement.
+    for slowdown, target in ((1.10, "≥ 90 % not passed"), (1.20, "100 % regression")):
+        faster = scaled(baseline, 1 / slowdown)
+        verdicts = []
+        for i, doc in enumerate(aa_docs):
+            first = compare_results(faster, doc, args.threshold, mode="remeasure")
+            retest = compare_results(faster, aa_docs[(i + 1) % len(aa_docs)], args.threshold, mode="remeasure")
+            verdicts.append(with_retest(first, retest).models[0].verdict)
+        counts = tally(verdicts)
+        n = len(verdicts)
+        rows.append((f"baseline scaled: now {slowdown - 1:+.0%}", n, counts,
+                     f"regression {counts[REGRESSION]}/{n}, not passed {counts[REGRESSION] + counts[INCONCLUSIVE]}/{n}",
+                     target))
+
+    # Real slowdowns: full checks against the same baseline, with the session options changed.
+    real = [(name, change, paired_ratio(device, exported.path, args.threads, change))
+            for name, change in (("ONNX Runtime graph optimisations off", graph_optimisations_off),
+                                 ("ONNX Runtime thread spinning off", thread_spinning_off))]
+    for name, change, true_ratio in real:
+        verdicts = []
+        for i in range(args.real_checks):
+            t0 = time.monotonic()
+            with ort_sessions_changed(change):
+                report, _ = check_baseline(baseline, dataclasses.replace(settings, seed=500 + i),
+                                           models_dir=models_dir)
+            walls.append(time.monotonic() - t0)
+            m0 = report.models[0]
+            verdicts.append(m0.verdict)
+            print(f"[{conditions()}] {name} {i + 1}/{args.real_checks}: {m0.verdict} {m0.change:+.1%} "
+                  f"[{m0.ci_low:+.1%}, {m0.ci_high:+.1%}]", file=sys.stderr)
+        counts = tally(verdicts)
+        target = "100 % regression" if true_ratio >= 1 + 2 * args.threshold else "report"
+        rows.append((f"real: {name} (paired: {true_ratio - 1:+.0%})", len(verdicts), counts,
+                     f"regression {counts[REGRESSION]}/{len(verdicts)}", target))
+
+    # One command line, end to end.
+    t0 = time.monotonic()
+    cli = subprocess.run([sys.executable, "-m", "mnbench", "check", "--baseline", str(baseline_path),
+                          "--max-time", str(args.max_time), "--threshold", str(args.threshold),
+                          "--models-dir", str(models_dir), "--format", "json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    cli_wall = time.monotonic() - t0
+    after = conditions()
+
+    changes = [m.change for m in aa]
+    halfwidths = [(m.ci_high - m.ci_low) / 2 for m in aa]
+    normalised = sum(m.normalised for m in aa)
+    spread = statistics.stdev(changes) if len(changes) > 1 else 0.0
+    lines = [
+        "# `mnbench check` validation",
+        "",
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {info.get('cpu_model')}, "
+        f"{info.get('available_cpus')} CPUs available, {args.threads or info.get('physical_cores')} threads. "
+        f"Shared with other engineers' work while it ran: {before} at the start, {after} at the end.",
+        "",
+        f"Model {config.slug} on `cpu` (ONNX Runtime), baseline measured {args.baseline_time:.0f} s; gate threshold "
+        f"{args.threshold:.0%}, 95 % CI, `--max-time {args.max_time:g}` per model and measurement; a model that "
+        "regresses is re-measured once and fails only if it regresses again.",
+        "",
+        "| scenario | checks | regression | inconclusive | pass | improvement | result | target |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for name, n, counts, result, target in rows:
+        lines.append(f"| {name} | {n} | {counts[REGRESSION]} | {counts[INCONCLUSIVE]} | {counts[PASS]} | "
+                     f"{counts[IMPROVEMENT]} | {result} | {target} |")
+    lines += [
+        "",
+        f"A/A changes, in order: {', '.join(f'{c:+.1%}' for c in changes)}.",
+        f"The same checks on absolute times (reference ignored): {', '.join(f'{m.change:+.1%}' for m in raw)}.",
+        f"Their spread from check to check (sd {spread:.1%}) against the CI half-width each check reports "
+        f"(median {statistics.median(halfwidths):.1%}): where the spread is the larger, the machine drifts between "
+        "runs in a way the reference does not track, and a CI can only describe the run it came from. "
+        f"Reference normalisation was kept in {normalised}/{len(aa)} checks.",
+        f"Wall time of one check of one model (in-process, export cached): median {statistics.median(walls):.1f} s, "
+        f"max {max(walls):.1f} s over {len(walls)} checks.",
+        f"`mnbench check --baseline` as a command line (interpreter start, imports, export cache check, measuring): "
+        f"{cli_wall:.1f} s, exit code {cli.returncode}.",
+        f"Whole validation: {(time.monotonic() - started) / 60:.1f} min.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    atomic.write_text(args.output, text)
+    print(f"wrote {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

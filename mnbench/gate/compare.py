@@ -1,0 +1,533 @@
+"""The regression gate's statistics and verdicts: pure functions of the samples in two result documents.
+
+Shared CI machines drift 5–20 % between runs, so absolute times are never compared directly.
+
+Per-round values. A record's samples split into its interleaved rounds (`round_sizes`); each round gives
+log(median of the round's samples). Where the record carries the machine-speed reference measured in the same
+rounds (`record["reference"]`), the normalised value is that minus log(median of the round's reference samples):
+how fast the model ran relative to how fast the machine was at that moment. A file without `round_sizes` (older or
+foreign) falls back to FALLBACK_ROUNDS consecutive chunks of its samples as pseudo-rounds, never normalised.
+
+Normalise or not (`use_normalisation`). Dividing by the reference removes machine drift but adds the reference's
+own noise. Keep it when the change estimate's variance is smaller with it:
+    varmean(norm_base) + varmean(norm_now)  <  varmean(raw_base) + varmean(raw_now) + drift²
+where varmean is the variance of a run's mean over its rounds (within-run, see below) and drift the shift of the
+reference's mean between the two runs (a machine that got faster or slower in between), counted only where it
+exceeds DRIFT_Z standard errors; without a between-run shift this is the plain within-run variance comparison.
+
+Change and its CI. change = exp(mean_now − mean_base) − 1 over the chosen per-round values; the CI is Welch's t
+interval on those values (two-sided, `confidence`), taken through exp. Neighbouring rounds share the machine's
+state, so each run's variance of the mean is inflated for its lag-1 autocorrelation and its rounds count as fewer
+independent ones (`mean_variance`, AR(1)). Paired mode (two models measured in the same rounds) uses the
+one-sample t interval of the per-round differences instead: drift cancels within each round.
+
+Verdicts, per model, at threshold T:
+- regression:   Holm-adjusted one-sided p < (1 − confidence)/2, the p-value for H0: change ≤ T. This implies the
+                CI's lower bound is above T; Holm keeps the chance of any false alarm among m models at that level.
+- improvement:  the CI's upper bound is below −T (faster beyond the threshold: refresh the baseline).
+- pass:         the CI's upper bound is at most T: a regression beyond T is ruled out.
+- inconclusive: anything else: the CI still reaches above T at the time limit, too wide to decide.
+- missing:      the baseline has the model, the current results do not.
+Measuring stops when the CI's half-width is at most STOP_HALFWIDTH_FRACTION × T or at the time limit, never on the
+p-value (`precise_enough`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from mnbench.errors import MnbenchError
+from mnbench.machine import machine_fingerprint
+
+DEFAULT_THRESHOLD = 0.10
+DEFAULT_CONFIDENCE = 0.95
+STOP_HALFWIDTH_FRACTION = 0.25
+FALLBACK_ROUNDS = 20  # pseudo-rounds for a file without round_sizes: like ~0.5 s rounds of a 10 s run
+DRIFT_Z = 2.0
+MIN_ROUNDS_FOR_AUTOCORRELATION = 8
+MAX_AUTOCORRELATION = 0.9  # beyond it 20 rounds would count as one: the run is all drift, the CI wide anyway
+
+PASS = "pass"
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+INCONCLUSIVE = "inconclusive"
+MISSING = "missing"
+VERDICTS = (REGRESSION, INCONCLUSIVE, MISSING, IMPROVEMENT, PASS)
+
+# What a model is, for matching baseline and current records; precision and threads must then agree too.
+MODEL_KEY_FIELDS = ("arch", "variant", "width", "resolution", "batch", "device", "runtime")
+SETTING_FIELDS = ("precision", "threads", "runtime_version")
+
+
+# ---- Student's t distribution (numpy has none; scipy is not a dependency) ----
+
+def _continued_fraction_beta(a: float, b: float, x: float) -> float:
+    """Continued fraction for the incomplete beta function (modified Lentz, as in Numerical Recipes `betacf`)."""
+    tiny, eps = 1e-300, 1e-15
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 1000):
+        for aa in (m * (b - m) * x / ((a - 1.0 + 2 * m) * (a + 2 * m)),
+                   -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1.0 + 2 * m))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
+
+
+def _regularized_beta(a: float, b: float, x: float) -> float:
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _continued_fraction_beta(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _continued_fraction_beta(b, a, 1.0 - x) / b
+
+
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with `df` degrees of freedom (normal for infinite df)."""
+    if math.isnan(t):
+        return math.nan
+    if math.isinf(df):
+        return 0.5 * math.erfc(t / math.sqrt(2.0))
+    if math.isinf(t):
+        return 0.0 if t > 0 else 1.0
+    tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
+    return tail if t > 0 else 1.0 - tail
+
+
+def t_ppf(q: float, df: float) -> float:
+    """The q-quantile of Student's t (inverse of the CDF), by bisection on `t_sf`."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"quantile level must be in (0, 1), got {q}")
+    if q < 0.5:
+        return -t_ppf(1.0 - q, df)
+    lo, hi = 0.0, 1.0
+    while t_sf(hi, df) > 1.0 - q:
+        lo, hi = hi, hi * 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if t_sf(mid, df) > 1.0 - q:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * max(1.0, hi):
+            break
+    return (lo + hi) / 2.0
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order: p_(i) × (m − i + 1), made monotone, capped at 1."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+# ---- per-round values of one record ----
+
+@dataclass(frozen=True, kw_only=True)
+class RoundValues:
+    """log(median) per round of a record's samples and, where measured in the same rounds, of its reference."""
+
+    model: np.ndarray
+    reference: np.ndarray | None  # aligned with `model`; None without a usable reference
+    reference_name: str | None
+    method: str  # "rounds" (interleaved rounds) or "chunks" (no round_sizes: consecutive pseudo-rounds)
+
+
+def _split(samples: Sequence[float], sizes: Sequence[int]) -> list[np.ndarray]:
+    x = np.asarray(samples, dtype=float)
+    return np.split(x, np.cumsum(sizes)[:-1]) if len(sizes) else []
+
+
+def _valid_sizes(sizes: Any, n: int) -> bool:
+    return (isinstance(sizes, list) and len(sizes) > 0 and all(isinstance(s, int) and s > 0 for s in sizes)
+            and sum(sizes) == n)
+
+
+def _log_medians(chunks: Iterable[np.ndarray]) -> np.ndarray:
+    return np.log(np.array([np.median(c) for c in chunks], dtype=float))
+
+
+def round_values(record: dict[str, Any]) -> RoundValues:
+    """The per-round values of one record (see the module doc); MnbenchError if its rounds are inconsistent."""
+    samples = record["samples_ms"]
+    if any(not s > 0 for s in samples):
+        raise MnbenchError(f"{record_name(record)}: latency samples must be positive")
+    sizes = record.get("round_sizes")
+    if sizes is not None and not _valid_sizes(sizes, len(samples)):
+        raise MnbenchError(f"{record_name(record)}: round_sizes do not add up to its {len(samples)} samples")
+    if sizes is None or len(sizes) < 2:
+        n_chunks = min(len(samples), FALLBACK_ROUNDS)
+        chunks = np.array_split(np.asarray(samples, dtype=float), n_chunks) if n_chunks else []
+        return RoundValues(model=_log_medians(chunks), reference=None, reference_name=None, method="chunks")
+    model = _log_medians(_split(samples, sizes))
+    reference = record.get("reference")
+    ref_values = None
+    if isinstance(reference, dict):
+        ref_sizes, ref_samples = reference.get("round_sizes"), reference.get("samples_ms")
+        if (isinstance(ref_samples, list) and _valid_sizes(ref_sizes, len(ref_samples)) and len(ref_sizes) == len(sizes)
+                and all(s > 0 for s in ref_samples)):
+            ref_values = _log_medians(_split(ref_samples, ref_sizes))
+    return RoundValues(model=model, reference=ref_values,
+                       reference_name=reference.get("name") if ref_values is not None else None, method="rounds")
+
+
+def _var(x: np.ndarray) -> float:
+    return float(np.var(x, ddof=1)) if x.size > 1 else math.inf
+
+
+def lag1_autocorrelation(x: np.ndarray) -> float:
+    """Lag-1 autocorrelation of per-round values, clipped to [0, MAX_AUTOCORRELATION]; 0 below
+    MIN_ROUNDS_FOR_AUTOCORRELATION rounds, where the estimate is mostly noise.
+
+    The sample estimate is biased low by about (1 + 4 rho)/n (Kendall 1954, for AR(1) with an estimated mean);
+    that is added back, since a low rho gives a CI that is too narrow.
+    """
+    if x.size < MIN_ROUNDS_FOR_AUTOCORRELATION:
+        return 0.0
+    d = x - x.mean()
+    denominator = float(d @ d)
+    if denominator == 0.0:
+        return 0.0
+    rho = float(d[:-1] @ d[1:]) / denominator
+    rho += (1.0 + 4.0 * rho) / x.size
+    return min(max(rho, 0.0), MAX_AUTOCORRELATION)
+
+
+def mean_variance(x: np.ndarray) -> tuple[float, float]:
+    """(variance of the mean, effective number of rounds) of per-round values that may be autocorrelated.
+
+    Neighbouring rounds share the machine's state (load, clocks), so they are not independent: with lag-1
+    autocorrelation rho, var(mean) = s²/n · (1 + rho)/(1 − rho) (AR(1)), and the rounds count as
+    n (1 − rho)/(1 + rho) independent ones. Without this, slow drift inside a run makes the CI too narrow.
+    """
+    if x.size < 2:
+        return math.inf, float(x.size)
+    rho = lag1_autocorrelation(x)
+    inflation = (1.0 + rho) / (1.0 - rho)
+    return _var(x) / x.size * inflation, x.size / inflation
+
+
+def use_normalisation(base: RoundValues, now: RoundValues) -> bool:
+    """Whether dividing by the reference makes the change estimate more precise (the rule in the module doc)."""
+    if base.reference is None or now.reference is None or base.reference_name != now.reference_name:
+        return False
+    raw = mean_variance(base.model)[0] + mean_variance(now.model)[0]
+    norm = mean_variance(base.model - base.reference)[0] + mean_variance(now.model - now.reference)[0]
+    shift = float(now.reference.mean() - base.reference.mean())
+    shift_se2 = mean_variance(base.reference)[0] + mean_variance(now.reference)[0]
+    drift2 = shift * shift if shift * shift > DRIFT_Z ** 2 * shift_se2 else 0.0
+    return norm < raw + drift2
+
+
+# ---- one model's change ----
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """The change of one model, current over baseline, on the log scale: estimate, standard error, t's df."""
+
+    log_change: float
+    se: float
+    df: float
+    method: str  # "rounds", "chunks" or "paired"
+    normalised: bool
+    rounds_baseline: int
+    rounds_current: int
+    machine_shift: float | None = None  # exp(mean ref now − mean ref base) − 1: >0 means the machine got slower
+
+    @property
+    def change(self) -> float:
+        return math.expm1(self.log_change)
+
+    def interval(self, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
+        """Two-sided CI of the change (a fraction: 0.1 = 10 % slower); (-1, inf) when nothing is known."""
+        if not math.isfinite(self.se):
+            return -1.0, math.inf
+        half = t_ppf(0.5 + confidence / 2.0, self.df) * self.se
+        return math.expm1(self.log_change - half), math.expm1(self.log_change + half)
+
+    def half_width(self, confidence: float = DEFAULT_CONFIDENCE) -> float:
+        low, high = self.interval(confidence)
+        return (high - low) / 2.0
+
+    def precise_enough(self, threshold: float, confidence: float = DEFAULT_CONFIDENCE) -> bool:
+        """The stopping rule: the CI's half-width is at most STOP_HALFWIDTH_FRACTION of the threshold."""
+        return self.half_width(confidence) <= STOP_HALFWIDTH_FRACTION * threshold
+
+    def p_value(self, threshold: float) -> float:
+        """One-sided p for H0: change ≤ threshold (small when the change is clearly beyond it)."""
+        bound = math.log1p(threshold)
+        if not math.isfinite(self.se):
+            return 1.0
+        if self.se == 0.0:
+            return 0.0 if self.log_change > bound else 1.0
+        return t_sf((self.log_change - bound) / self.se, self.df)
+
+
+def _welch(base: np.ndarray, now: np.ndarray) -> tuple[float, float, float]:
+    """(mean difference, its standard error, Welch–Satterthwaite df), over effective rounds (`mean_variance`)."""
+    diff = float(now.mean() - base.mean())
+    if base.size < 2 or now.size < 2:
+        return diff, math.inf, 1.0
+    (vb, nb), (vn, nn) = mean_variance(base), mean_variance(now)
+    se2 = vb + vn
+    if se2 == 0.0:
+        return diff, 0.0, float(base.size + now.size - 2)
+    df = se2 * se2 / (vb * vb / max(nb - 1.0, 1.0) + vn * vn / max(nn - 1.0, 1.0))
+    return diff, math.sqrt(se2), df
+
+
+def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
+    """The change of `current` over `baseline`, two independent runs of the same model (Welch on per-round values)."""
+    base, now = round_values(baseline), round_values(current)
+    normalised = use_normalisation(base, now)
+    if normalised:
+        diff, se, df = _welch(base.model - base.reference, now.model - now.reference)
+    else:
+        diff, se, df = _welch(base.model, now.model)
+    shift = None
+    if base.reference is not None and now.reference is not None and base.reference_name == now.reference_name:
+        shift = math.expm1(float(now.reference.mean() - base.reference.mean()))
+    method = "rounds" if base.method == now.method == "rounds" else "chunks"
+    return Comparison(log_change=diff, se=se, df=df, method=method, normalised=normalised,
+                      rounds_baseline=base.model.size, rounds_current=now.model.size, machine_shift=shift)
+
+
+def compare_paired(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
+    """The change of `current` over `baseline` measured in the same interleaved rounds: t on per-round differences."""
+    base, now = round_values(baseline), round_values(current)
+    if base.method != "rounds" or base.model.size != now.model.size:
+        raise MnbenchError("paired comparison needs both models measured in the same interleaved rounds")
+    d = now.model - base.model
+    variance, n_effective = mean_variance(d)
+    return Comparison(log_change=float(d.mean()), se=math.sqrt(variance), df=max(n_effective - 1.0, 1.0),
+                      method="paired", normalised=False, rounds_baseline=d.size, rounds_current=d.size)
+
+
+# ---- record matching and compatibility ----
+
+def record_name(record: dict[str, Any]) -> str:
+    """`v2-separable-w1-r224-b1 cpu/onnxruntime fp32`: model, where it ran and how."""
+    slug = (record.get("model") or {}).get("slug") or (
+        f"{record.get('arch')}-{record.get('variant')}-w{record.get('width', 0):g}-r{record.get('resolution')}"
+        f"-b{record.get('batch')}")
+    return f"{slug} {record.get('device')}/{record.get('runtime')} {record.get('precision')}"
+
+
+def model_key(record: dict[str, Any]) -> tuple:
+    return tuple(float(record[k]) if k == "width" else record[k] for k in MODEL_KEY_FIELDS)
+
+
+def check_machine_compatible(baseline_machine: dict[str, Any], current_machine: dict[str, Any],
+                             runtimes: Iterable[str] = ("onnxruntime", "openvino")) -> None:
+    """MnbenchError naming the first `machine_fingerprint` field recorded in both and different.
+
+    Absolute speed (clocks, load, neighbours) may differ: the reference normalises it away. A different CPU model
+    or ISA changes which kernels run; a different runtime version (of a runtime in `runtimes`, those the records
+    used) changes the environment of the code under test; a different GPU, the hardware.
+    """
+    base, now = machine_fingerprint(baseline_machine), machine_fingerprint(current_machine)
+    runtimes = set(runtimes)
+    ignored = set()
+    if "onnxruntime" not in runtimes:
+        ignored |= {"onnxruntime", "onnxruntime_build"}
+    if "openvino" not in runtimes:
+        ignored.add("openvino")
+    for field_name, a in base.items():
+        b = now.get(field_name)
+        if field_name in ignored or a in (None, []) or b in (None, []) or a == b:
+            continue
+        if isinstance(a, list) and isinstance(b, list):
+            shown = f"baseline also has {sorted(set(a) - set(b))}, here also {sorted(set(b) - set(a))}"
+        else:
+            shown = f"baseline {a!r}, here {b!r}"
+        raise MnbenchError(f"baseline is from an incompatible setup: machine {field_name} differs ({shown}); "
+                           "record a new baseline on this setup")
+
+
+def check_settings_compatible(baseline: dict[str, Any], current: dict[str, Any]) -> None:
+    """MnbenchError naming the first SETTING_FIELDS entry both records carry and differ in."""
+    for key in SETTING_FIELDS:
+        a, b = baseline.get(key), current.get(key)
+        if a is not None and b is not None and a != b:
+            raise MnbenchError(
+                f"baseline is from an incompatible setup: {key} differs for {record_name(baseline)} "
+                f"(baseline {a!r}, current {b!r}); record a new baseline with the same {key}")
+
+
+def match_records(baseline_doc: dict[str, Any], current_doc: dict[str, Any]) -> list[tuple[dict, dict | None]]:
+    """Each baseline record with the current record of the same model (None if absent); checks their settings."""
+    current_by_key: dict[tuple, list[dict]] = {}
+    for record in current_doc["records"]:
+        current_by_key.setdefault(model_key(record), []).append(record)
+    pairs = []
+    for record in baseline_doc["records"]:
+        candidates = current_by_key.get(model_key(record), [])
+        same = [c for c in candidates if all(c.get(k) == record.get(k) for k in ("precision", "threads"))]
+        if candidates:
+            check_settings_compatible(record, (same or candidates)[0])
+        pairs.append((record, same[0] if same else None))
+    if pairs and all(current is None for _, current in pairs):
+        raise MnbenchError("no model in the current results matches the baseline (same arch, variant, width, "
+                           "resolution, batch, device and runtime)")
+    return pairs
+
+
+# ---- verdicts ----
+
+@dataclass(frozen=True, kw_only=True)
+class ModelVerdict:
+    name: str
+    verdict: str
+    baseline_ms: float | None  # median latency per call
+    current_ms: float | None
+    change: float | None  # fraction: 0.1 = 10 % slower now
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None  # one-sided, H0: change <= threshold
+    p_adjusted: float | None  # Holm over every compared model
+    method: str = ""
+    normalised: bool = False
+    machine_shift: float | None = None
+    rounds_baseline: int = 0
+    rounds_current: int = 0
+    retested: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateReport:
+    threshold: float
+    confidence: float
+    models: tuple[ModelVerdict, ...]
+    mode: str = "files"  # "files" (two result files), "remeasure" (baseline re-measured here) or "paired"
+    notes: tuple[str, ...] = field(default=())
+
+    def count(self, verdict: str) -> int:
+        return sum(m.verdict == verdict for m in self.models)
+
+    def exit_code(self, inconclusive: str = "exit3") -> int:
+        """1 on a confirmed regression; else 3 (or per `inconclusive`: pass → 0, fail → 1) if any model is
+        inconclusive or missing; else 0."""
+        if self.count(REGRESSION):
+            return 1
+        if self.count(INCONCLUSIVE) or self.count(MISSING):
+            return {"pass": 0, "fail": 1, "exit3": 3}[inconclusive]
+        return 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "confidence": self.confidence, "mode": self.mode,
+                "counts": {v: self.count(v) for v in VERDICTS}, "notes": list(self.notes),
+                "models": [asdict(m) for m in self.models]}
+
+
+def _median_ms(record: dict[str, Any] | None) -> float | None:
+    if record is None:
+        return None
+    p50 = (record.get("latency_ms") or {}).get("p50")
+    return float(p50) if isinstance(p50, (int, float)) else None
+
+
+def decide(items: Sequence[tuple[str, dict, dict | None, Comparison | None]], *, threshold: float,
+           confidence: float) -> tuple[ModelVerdict, ...]:
+    """Verdicts for (name, baseline record, current record, comparison) items, Holm-adjusted together."""
+    check_threshold(threshold)
+    alpha = (1.0 - confidence) / 2.0
+    compared = [i for i, item in enumerate(items) if item[3] is not None]
+    p_values = {i: items[i][3].p_value(threshold) for i in compared}
+    adjusted = dict(zip(compared, holm_adjust([p_values[i] for i in compared])))
+    verdicts = []
+    for i, (name, base, now, comparison) in enumerate(items):
+        if comparison is None:
+            verdicts.append(ModelVerdict(name=name, verdict=MISSING, baseline_ms=_median_ms(base), current_ms=None,
+                                         change=None, ci_low=None, ci_high=None, p_value=None, p_adjusted=None,
+                                         note="not in the current results"))
+            continue
+        low, high = comparison.interval(confidence)
+        if adjusted[i] < alpha:
+            verdict, note = REGRESSION, f"slower than the baseline beyond {threshold:.0%}"
+        elif high < -threshold:
+            verdict, note = IMPROVEMENT, "faster beyond the threshold: refresh the baseline to keep the gate tight"
+        elif high <= threshold:
+            verdict, note = PASS, ""
+        else:
+            verdict, note = INCONCLUSIVE, (f"CI reaches above {threshold:.0%}: measure longer (--max-time) "
+                                           "or on a quieter machine")
+        verdicts.append(ModelVerdict(
+            name=name, verdict=verdict, baseline_ms=_median_ms(base), current_ms=_median_ms(now),
+            change=comparison.change, ci_low=low, ci_high=high, p_value=p_values[i], p_adjusted=adjusted[i],
+            method=comparison.method, normalised=comparison.normalised, machine_shift=comparison.machine_shift,
+            rounds_baseline=comparison.rounds_baseline, rounds_current=comparison.rounds_current, note=note))
+    return tuple(verdicts)
+
+
+def parse_threshold(text: str | float) -> float:
+    """`10%`, `10 %` or `0.1` -> 0.1; anything else, or outside (0, 100 %), a MnbenchError."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise MnbenchError(f"threshold must be a percentage or a fraction (e.g. 10% or 0.1), got {text!r}") from None
+    return check_threshold(value)
+
+
+def check_threshold(threshold: float) -> float:
+    if not 0.0 < threshold < 1.0:
+        raise MnbenchError(f"threshold must be between 0 and 100 % (e.g. 10% or 0.1), got {threshold}")
+    return threshold
+
+
+def compare_results(baseline_doc: dict[str, Any], current_doc: dict[str, Any], threshold: float = DEFAULT_THRESHOLD,
+                    *, confidence: float = DEFAULT_CONFIDENCE, mode: str = "files") -> GateReport:
+    """The gate's verdict on two result documents (schema v1): every baseline model against the current run.
+
+    MnbenchError when the two come from incompatible setups (the message names the field) or share no model.
+    """
+    check_threshold(threshold)
+    if not baseline_doc.get("records"):
+        raise MnbenchError("the baseline has no records to compare against")
+    check_machine_compatible(baseline_doc.get("machine") or {}, current_doc.get("machine") or {},
+                             runtimes={r.get("runtime") for r in baseline_doc["records"]})
+    items = []
+    for base, now in match_records(baseline_doc, current_doc):
+        items.append((record_name(base), base, now, compare_records(base, now) if now is not None else None))
+    notes = []
+    if any(c is not None and c.method == "chunks" for *_, c in items):
+        notes.append("some records have no interleaved rounds (older or foreign file): compared on chunks of "
+                     "their samples, without the machine-speed reference")
+    return GateReport(threshold=threshold, confidence=confidence, mode=mode, notes=tuple(notes),
+                      models=decide(items, threshold=threshold, confidence=confidence))
+
+
+def merge_retest(first: GateReport, retest: GateReport) -> GateReport:
+    """A model that regressed in `first` and was re-measured keeps the retest's verdict: it fails only if it fails
+    again. Every other model keeps its first verdict."""
+    retested = {m.name: m for m in retest.models}
+    models = []
+    for m in first.models:
+        again = retested.get(m.name) if m.verdict == REGRESSION else None
+        if again is None:
+            models.append(m)
+            continue
+        note = ("regressed again when re-measured" if again.verdict == REGRESSION
+                else f"regressed at first ({m.change:+.1%}), not when re-measured")
+        models.append(replace(again, retested=True, note=note))
+    return GateReport(threshold=first.threshold, confidence=first.confidence, models=tuple(models), mode=first.mode,
+                      notes=first.notes)

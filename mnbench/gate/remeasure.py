@@ -1,0 +1,205 @@
+"""Measuring for the gate on this machine: a baseline's records again (`check_baseline`), or two model files side
+by side in one process (`check_paired`), each until the change's CI is narrow enough or the time limit is reached.
+
+`measure_interleaved` stops on its own rule (every workload's median known to ±target); the gate stops on the
+change's CI (`Comparison.precise_enough`), which also depends on the baseline. So it measures in short slices and
+checks its rule between them: each slice is a `measure_interleaved` call whose rounds continue the previous ones
+(the first slice runs the full warm-up, later ones only the few calls that re-calibrate the round length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from mnbench import results
+from mnbench.config import ModelConfig
+from mnbench.errors import MnbenchError
+from mnbench.gate.compare import (DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, REGRESSION, Comparison, GateReport,
+                                  check_machine_compatible, check_settings_compatible, check_threshold,
+                                  compare_paired, compare_records, compare_results, decide, merge_retest, record_name)
+from mnbench.measure import Measurement, measure_interleaved
+from mnbench.reference import REFERENCE_NAME, make_reference_workload
+from mnbench.stats import summarize
+
+MODEL = "model"
+REFERENCE = "__reference__"
+RETEST_SEED_OFFSET = 1000  # a re-measurement shuffles its rounds differently from the first one
+
+# (what is measured, seconds so far, the change's comparison so far)
+OnProgress = Callable[[str, float, Comparison], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateSettings:
+    threshold: float = DEFAULT_THRESHOLD
+    confidence: float = DEFAULT_CONFIDENCE
+    max_time_s: float = 20.0  # per model and measurement (a re-measurement gets as long again)
+    min_rounds: int = 20  # below this the per-round variance and autocorrelation are too rough to stop on
+    slice_s: float = 2.0  # how often the stopping rule is checked
+    # Per workload and round. Rounds are sized from the median call but last as long as the mean one, which on a
+    # loaded machine is 2-4x longer: short rounds keep enough of them coming (their autocorrelation is accounted
+    # for in the CI, see compare.mean_variance).
+    round_s: float = 0.05
+    warmup_s: float = 1.0  # before the first slice
+    rewarm_s: float = 0.05  # before each later one: enough calls that its first round is sized right
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_threshold(self.threshold)
+        if not self.max_time_s > 0:
+            raise MnbenchError(f"max time must be > 0 s, got {self.max_time_s}")
+
+
+def _no_progress(label: str, elapsed_s: float, comparison: Comparison) -> None:
+    pass
+
+
+def measure_until_precise(workloads: Mapping[str, Callable[[], object]],
+                          compare: Callable[[dict[str, Measurement]], Comparison], settings: GateSettings, *,
+                          label: str = "", on_progress: OnProgress = _no_progress,
+                          ) -> tuple[dict[str, Measurement], Comparison]:
+    """Measure `workloads` interleaved, slice by slice, until `compare(measurements so far)` is precise enough
+    (with at least `min_rounds` rounds) or `max_time_s` has passed. Never stops on the p-value."""
+    samples: dict[str, list[float]] = {name: [] for name in workloads}
+    sizes: dict[str, list[int]] = {name: [] for name in workloads}
+    start = time.monotonic()
+    for slice_index in itertools.count():
+        remaining = settings.max_time_s - (time.monotonic() - start)
+        slice_s = max(settings.round_s, min(settings.slice_s, remaining))
+        measured = measure_interleaved(
+            workloads, min_time_s=slice_s, max_time_s=slice_s,
+            warmup_s=settings.warmup_s if slice_index == 0 else settings.rewarm_s,
+            target_rel_ci=1.0,  # never binding: the slice length decides, the gate's own rule stops
+            confidence=settings.confidence, round_s=settings.round_s, seed=settings.seed + slice_index)
+        for name, m in measured.items():
+            samples[name].extend(m.samples_ms)
+            sizes[name].extend(m.round_sizes)
+        so_far = {name: Measurement(samples_ms=list(samples[name]), round_sizes=list(sizes[name]))
+                  for name in workloads}
+        comparison = compare(so_far)
+        elapsed_s = time.monotonic() - start
+        on_progress(label, elapsed_s, comparison)
+        n_rounds = len(next(iter(sizes.values())))
+        if n_rounds >= settings.min_rounds and comparison.precise_enough(settings.threshold, settings.confidence):
+            break
+        if elapsed_s >= settings.max_time_s:
+            break
+    return so_far, comparison
+
+
+def _as_record(model: Measurement, reference: Measurement | None = None) -> dict[str, Any]:
+    """Just enough of a record for `compare_records` while measuring."""
+    record: dict[str, Any] = {"samples_ms": model.samples_ms, "round_sizes": model.round_sizes}
+    if reference is not None:
+        record["reference"] = {"name": REFERENCE_NAME, "samples_ms": reference.samples_ms,
+                               "round_sizes": reference.round_sizes}
+    return record
+
+
+def model_config(record: dict[str, Any]) -> ModelConfig:
+    """The model a record measured, rebuilt from its fields."""
+    model = record.get("model") or {}
+    return ModelConfig(arch=record["arch"], variant=record["variant"], width=float(record["width"]),
+                       resolution=record["resolution"], batch=record["batch"],
+                       dynamic_batch=bool(model.get("dynamic_batch", False)))
+
+
+def remeasure_record(baseline: dict[str, Any], settings: GateSettings, reference: Callable[[], None], *,
+                     models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress,
+                     ) -> dict[str, Any]:
+    """Export the baseline record's model with today's code, run it with the same device, precision, threads and
+    batch, measure it interleaved with the reference, and return the new record (same layout as `mnbench run`'s)."""
+    from mnbench.backends import open_session
+    from mnbench.devices import resolve_device
+    from mnbench.export import DEFAULT_OPSET, export_model
+    from mnbench.runner import make_record
+
+    device = resolve_device(baseline["device"])
+    opset = (baseline.get("model") or {}).get("opset") or DEFAULT_OPSET
+    exported = export_model(model_config(baseline), models_dir=models_dir, opset=opset, progress=False)
+    precision = baseline.get("requested_precision") or baseline["precision"]
+    with open_session(device, exported.path, batch=baseline["batch"], precision=precision,
+                      threads=baseline["threads"], models_dir=models_dir) as session:
+        check_settings_compatible(baseline, session.info)  # what actually runs here, not what was asked
+        measured, _ = measure_until_precise(
+            {MODEL: session.infer, REFERENCE: reference},
+            lambda m: compare_records(baseline, _as_record(m[MODEL], m[REFERENCE])),
+            settings, label=record_name(baseline), on_progress=on_progress)
+        return make_record(exported, device, session.info, measured[MODEL], measured[REFERENCE])
+
+
+def check_baseline(baseline_doc: dict[str, Any], settings: GateSettings = GateSettings(), *,
+                   models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress,
+                   ) -> tuple[GateReport, dict[str, Any]]:
+    """Re-measure every record of `baseline_doc` here and compare; a model that regresses is re-measured once and
+    fails only if it regresses again. Returns the report and the current result document (the latest
+    measurement of each model), ready for `results.write_result`.
+
+    MnbenchError, before anything is measured, when the baseline is from an incompatible machine or names a device
+    this machine lacks.
+    """
+    from mnbench.devices import resolve_device
+    from mnbench.machine import machine_info
+
+    baseline_records = baseline_doc["records"]
+    if not baseline_records:
+        raise MnbenchError("the baseline has no records to re-measure")
+    machine = machine_info()
+    check_machine_compatible(baseline_doc.get("machine") or {}, machine,
+                             runtimes={r["runtime"] for r in baseline_records})
+    for record in baseline_records:
+        resolve_device(record["device"])
+    reference = make_reference_workload()
+
+    def measure_all(indices, run_settings) -> None:
+        for i in indices:
+            current[i] = remeasure_record(baseline_records[i], run_settings, reference, models_dir=models_dir,
+                                          on_progress=on_progress)
+
+    current: list[dict[str, Any]] = [{}] * len(baseline_records)
+    measure_all(range(len(baseline_records)), settings)
+    doc = results.new_result(machine, list(current))
+    report = compare_results(baseline_doc, doc, settings.threshold, confidence=settings.confidence, mode="remeasure")
+    failing = [i for i, m in enumerate(report.models) if m.verdict == REGRESSION]
+    if failing:
+        measure_all(failing, dataclasses.replace(settings, seed=settings.seed + RETEST_SEED_OFFSET))
+        doc = results.new_result(machine, list(current))
+        retest = compare_results(baseline_doc, doc, settings.threshold, confidence=settings.confidence,
+                                 mode="remeasure")
+        report = merge_retest(report, retest)
+    return report, doc
+
+
+def check_paired(baseline_model: str | os.PathLike, model: str | os.PathLike, device: str, *, batch: int = 1,
+                 precision: str = "fp32", threads: int | None = None, settings: GateSettings = GateSettings(),
+                 models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress) -> GateReport:
+    """Measure two model files in alternating rounds of one process and apply the gate's verdict to the change of
+    `model` over `baseline_model`. Machine drift hits both alike within each round, so it cancels completely."""
+    from mnbench.backends import open_session
+    from mnbench.devices import resolve_device
+
+    resolved = resolve_device(device)
+    old_path, new_path = Path(baseline_model), Path(model)
+    with open_session(resolved, old_path, batch=batch, precision=precision, threads=threads,
+                      models_dir=models_dir) as old, \
+            open_session(resolved, new_path, batch=batch, precision=precision, threads=threads,
+                         models_dir=models_dir) as new:
+        name = (f"{new_path.name} vs {old_path.name} "
+                f"{resolved.name}/{new.info.get('runtime')} {new.info.get('precision')}")
+        # Both must run alike (a model that cannot take the precision falls back differently): say which differs.
+        check_settings_compatible({**old.info, "model": {"slug": old_path.name}, "device": resolved.name}, new.info)
+        measured, comparison = measure_until_precise(
+            {"baseline": old.infer, "current": new.infer},
+            lambda m: compare_paired(_as_record(m["baseline"]), _as_record(m["current"])),
+            settings, label=name, on_progress=on_progress)
+    base_record = {"latency_ms": summarize(measured["baseline"].samples_ms)}
+    current_record = {"latency_ms": summarize(measured["current"].samples_ms)}
+    models = decide([(name, base_record, current_record, comparison)], threshold=settings.threshold,
+                    confidence=settings.confidence)
+    return GateReport(threshold=settings.threshold, confidence=settings.confidence, models=models, mode="paired")

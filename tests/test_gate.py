@@ -1,0 +1,486 @@
+"""The latency gate's statistics and verdicts, on synthetic result documents with known changes.
+
+Nothing here measures anything: records are generated from a seeded model of a machine (per-round machine speed,
+per-sample noise), so the right verdict is known by construction.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from mnbench import results
+from mnbench.errors import MnbenchError
+from mnbench.gate import compare, junit, render
+from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, MISSING, PASS, REGRESSION, Comparison, compare_records,
+                                  compare_results, decide, holm_adjust, merge_retest, parse_threshold, round_values,
+                                  use_normalisation)
+from mnbench.gate.remeasure import GateSettings, measure_until_precise
+from mnbench.reference import REFERENCE_NAME
+from mnbench.stats import summarize
+
+MACHINE = {"cpu_model": "Test CPU 9000", "cpu_flags": {"avx2": True, "avx512f": True},
+           "versions": {"onnxruntime": "1.32.0", "openvino": "2026.4.1"}, "onnxruntime_build": "onnxruntime"}
+
+
+def make_record(rng, *, variant="separable", rounds=20, per_round=15, model_ms=2.0, ref_ms=1.5,
+                machine_speed=None, sample_sd=0.03, ref_tracks_machine=True, ref_round_sd=0.0, with_rounds=True,
+                **fields):
+    """A record as `mnbench run` writes it. `machine_speed`: log slow-down of the machine per round, which the
+    model always feels and the reference feels when `ref_tracks_machine`; `ref_round_sd`: the reference's own
+    per-round noise, independent of the machine."""
+    speed = np.zeros(rounds) if machine_speed is None else np.asarray(machine_speed, dtype=float)
+    samples, ref = [], []
+    for i in range(rounds):
+        samples += list(model_ms * np.exp(speed[i] + rng.normal(0, sample_sd, per_round)))
+        own = rng.normal(0, ref_round_sd)
+        ref += list(ref_ms * np.exp((speed[i] if ref_tracks_machine else 0.0) + own
+                                    + rng.normal(0, sample_sd, per_round)))
+    record = {"arch": "v1", "variant": variant, "width": 0.25, "resolution": 96, "batch": 1, "device": "cpu",
+              "runtime": "onnxruntime", "runtime_version": "1.32.0", "precision": "fp32", "threads": 2,
+              "macs": 1_000_000, "params": 100_000, "latency_ms": summarize(samples), "n": len(samples),
+              "samples_ms": [float(s) for s in samples], "throughput_ips": 1000.0 / float(np.mean(samples)),
+              "model_sha256": "0" * 64}
+    if with_rounds:
+        record["round_sizes"] = [per_round] * rounds
+        record["reference"] = {"name": REFERENCE_NAME, "samples_ms": [float(s) for s in ref],
+                               "round_sizes": [per_round] * rounds}
+    record.update(fields)
+    return record
+
+
+def make_doc(*records, machine=MACHINE):
+    doc = results.new_result(copy.deepcopy(machine), list(records))
+    results.validate_result(doc)
+    return doc
+
+
+def scaled(doc, factor):
+    """The document with every latency number of every record × factor; the reference is left as it was."""
+    out = copy.deepcopy(doc)
+    for record in out["records"]:
+        record["samples_ms"] = [s * factor for s in record["samples_ms"]]
+        record["latency_ms"] = {k: v * factor for k, v in record["latency_ms"].items()}
+        record["throughput_ips"] /= factor
+    return out
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+@pytest.fixture
+def two_model_doc(rng):
+    return make_doc(make_record(rng, variant="separable"), make_record(rng, variant="standard", model_ms=5.0))
+
+
+# ---- the verdicts the brief asks for ----
+
+def test_unchanged_baseline_passes(two_model_doc):
+    report = compare_results(two_model_doc, copy.deepcopy(two_model_doc))
+    assert [m.verdict for m in report.models] == [PASS, PASS]
+    assert all(m.change == pytest.approx(0.0, abs=1e-12) for m in report.models)
+    assert report.exit_code() == 0
+
+
+def test_baseline_made_20_percent_faster_is_a_regression(two_model_doc):
+    baseline = scaled(two_model_doc, 1 / 1.2)
+    report = compare_results(baseline, two_model_doc, threshold=0.10)
+    assert [m.verdict for m in report.models] == [REGRESSION, REGRESSION]
+    for m in report.models:
+        assert m.change == pytest.approx(0.2, rel=0.05)
+        assert m.ci_low > 0.10
+        assert m.p_adjusted < 0.025
+    assert report.exit_code() == 1
+
+
+def test_current_20_percent_faster_is_an_improvement_with_a_hint(two_model_doc):
+    report = compare_results(scaled(two_model_doc, 1.2), two_model_doc)
+    assert [m.verdict for m in report.models] == [IMPROVEMENT, IMPROVEMENT]
+    assert all("refresh the baseline" in m.note for m in report.models)
+    assert report.exit_code() == 0
+
+
+def test_huge_noise_is_inconclusive_and_the_policy_picks_the_exit_code(rng):
+    noisy = dict(rounds=4, per_round=3, sample_sd=0.6)
+    baseline = make_doc(make_record(rng, **noisy))
+    current = make_doc(make_record(rng, **noisy))
+    report = compare_results(baseline, current)
+    (m,) = report.models
+    assert m.verdict == INCONCLUSIVE
+    assert m.ci_high > 0.10 and m.ci_low < 0.10
+    assert report.exit_code() == 3
+    assert report.exit_code("pass") == 0
+    assert report.exit_code("fail") == 1
+
+
+def test_a_model_missing_from_the_current_results_is_reported_not_passed(two_model_doc):
+    current = copy.deepcopy(two_model_doc)
+    current["records"] = current["records"][:1]
+    report = compare_results(two_model_doc, current)
+    assert [m.verdict for m in report.models] == [PASS, MISSING]
+    assert report.exit_code() == 3
+
+
+def test_no_common_model_is_an_error(two_model_doc):
+    current = copy.deepcopy(two_model_doc)
+    for record in current["records"]:
+        record["arch"] = "v2"
+    with pytest.raises(MnbenchError, match="no model in the current results matches"):
+        compare_results(two_model_doc, current)
+
+
+# ---- Holm ----
+
+def test_holm_matches_a_hand_computed_example():
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> raised to 0.06 (monotone)
+    assert holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm_adjust([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert holm_adjust([]) == []
+
+
+def test_holm_keeps_three_borderline_models_from_all_failing():
+    # z = 2.2 above log(1.1) on a normal (infinite df): one-sided p = 0.0139 < 0.025 alone, 3p = 0.0417 together
+    bound = math.log1p(0.10)
+    borderline = Comparison(log_change=bound + 2.2 * 0.01, se=0.01, df=math.inf, method="rounds", normalised=False,
+                            rounds_baseline=20, rounds_current=20)
+    p = borderline.p_value(0.10)
+    assert p == pytest.approx(0.5 * math.erfc(2.2 / math.sqrt(2)))
+    (alone,) = decide([("a", {}, {}, borderline)], threshold=0.10, confidence=0.95)
+    assert alone.verdict == REGRESSION
+    together = decide([(name, {}, {}, borderline) for name in "abc"], threshold=0.10, confidence=0.95)
+    assert [m.p_adjusted for m in together] == pytest.approx([3 * p] * 3)
+    assert all(m.verdict != REGRESSION for m in together)
+
+
+# ---- normalisation by the machine-speed reference ----
+
+def test_reference_that_tracks_a_drift_is_kept(rng):
+    # The machine slows down by up to 15 % over the run; model and reference both feel it.
+    drift = np.linspace(0, math.log(1.15), 20)
+    base = make_record(rng, machine_speed=drift)
+    now = make_record(rng, machine_speed=drift[::-1])
+    assert use_normalisation(round_values(base), round_values(now))
+    comparison = compare_records(base, now)
+    assert comparison.normalised
+    raw_values = round_values(base).model, round_values(now).model
+    assert comparison.se < math.sqrt(sum(np.var(v, ddof=1) / v.size for v in raw_values))
+
+
+def test_reference_that_is_pure_noise_is_dropped(rng):
+    # A steady machine, and a reference that jumps around on its own: dividing by it only adds noise.
+    base = make_record(rng, ref_tracks_machine=False, ref_round_sd=0.08)
+    now = make_record(rng, ref_tracks_machine=False, ref_round_sd=0.08)
+    assert not use_normalisation(round_values(base), round_values(now))
+    assert not compare_records(base, now).normalised
+
+
+def test_a_machine_15_percent_slower_than_at_baseline_time_does_not_fail_an_unchanged_model(rng):
+    # Between runs the shared CI machine got 15 % slower (another host, noisy neighbours): absolute times say
+    # "+15 %", the reference says the machine, not the model, changed.
+    baseline = make_doc(make_record(rng))
+    current = make_doc(make_record(rng, machine_speed=np.full(20, math.log(1.15))))
+    (m,) = compare_results(baseline, current).models
+    assert m.normalised
+    assert m.verdict == PASS
+    assert m.machine_shift == pytest.approx(0.15, abs=0.02)
+    assert abs(m.change) < 0.03
+
+
+def test_a_reference_with_another_name_is_not_divided_out(rng):
+    base, now = make_record(rng), make_record(rng)
+    now["reference"]["name"] = "some-other-reference"
+    assert not compare_records(base, now).normalised
+
+
+# ---- files without rounds (older or foreign) ----
+
+def test_files_without_rounds_fall_back_to_sample_chunks(rng):
+    doc = make_doc(make_record(rng, with_rounds=False))
+    values = round_values(doc["records"][0])
+    assert values.method == "chunks" and values.reference is None
+    assert values.model.size == compare.FALLBACK_ROUNDS
+    assert compare_results(doc, copy.deepcopy(doc)).models[0].verdict == PASS
+    report = compare_results(scaled(doc, 1 / 1.2), doc)
+    assert report.models[0].verdict == REGRESSION
+    assert report.models[0].method == "chunks"
+    assert any("no interleaved rounds" in note for note in report.notes)
+
+
+def test_inconsistent_round_sizes_are_an_error(rng):
+    record = make_record(rng)
+    record["round_sizes"] = record["round_sizes"][:-1]
+    with pytest.raises(MnbenchError, match="round_sizes do not add up"):
+        round_values(record)
+
+
+# ---- incompatible baselines ----
+
+@pytest.mark.parametrize("where, field, value, needle", [
+    ("machine", "cpu_model", "Other CPU 1000", "cpu_model"),
+    ("machine", "cpu_flags", {"avx2": True, "avx512f": False}, "cpu_flags"),
+    ("machine", "versions", {"onnxruntime": "1.31.0", "openvino": "2026.4.1"}, "onnxruntime"),
+    ("record", "precision", "bf16", "precision"),
+    ("record", "threads", 4, "threads"),
+    ("record", "runtime_version", "1.31.0", "runtime_version"),
+])
+def test_incompatible_baseline_names_the_field(two_model_doc, where, field, value, needle):
+    current = copy.deepcopy(two_model_doc)
+    if where == "machine":
+        current["machine"][field] = value
+    else:
+        for record in current["records"]:
+            record[field] = value
+    with pytest.raises(MnbenchError, match=f"incompatible setup: .*{needle}"):
+        compare_results(two_model_doc, current)
+
+
+def test_openvino_version_does_not_matter_to_onnxruntime_records(two_model_doc):
+    current = copy.deepcopy(two_model_doc)
+    current["machine"]["versions"]["openvino"] = "2025.0.0"
+    assert compare_results(two_model_doc, current).exit_code() == 0
+
+
+# ---- re-measurement, retest, stopping ----
+
+def test_a_regression_that_does_not_repeat_on_retest_passes(two_model_doc):
+    first = compare_results(scaled(two_model_doc, 1 / 1.2), two_model_doc, mode="remeasure")
+    second = compare_results(scaled(two_model_doc, 1 / 1.2), scaled(two_model_doc, 1 / 1.2), mode="remeasure")
+    merged = merge_retest(first, second)
+    assert [m.verdict for m in merged.models] == [PASS, PASS]
+    assert all(m.retested and "not when re-measured" in m.note for m in merged.models)
+    confirmed = merge_retest(first, first)
+    assert [m.verdict for m in confirmed.models] == [REGRESSION, REGRESSION]
+    assert confirmed.exit_code() == 1
+
+
+def test_only_regressions_are_retested(two_model_doc):
+    first = compare_results(two_model_doc, two_model_doc)
+    merged = merge_retest(first, compare_results(scaled(two_model_doc, 1 / 1.2), two_model_doc))
+    assert [m.verdict for m in merged.models] == [PASS, PASS]
+    assert not any(m.retested for m in merged.models)
+
+
+def test_stopping_rule_is_the_ci_half_width_against_a_quarter_of_the_threshold():
+    def at(se):
+        return Comparison(log_change=0.0, se=se, df=30.0, method="rounds", normalised=False, rounds_baseline=20,
+                          rounds_current=20)
+    assert at(0.005).precise_enough(0.10)  # half-width ~1 %
+    assert not at(0.02).precise_enough(0.10)  # half-width ~4 % > 2.5 %
+    assert at(0.02).precise_enough(0.20)
+
+
+def test_measuring_stops_once_precise_and_never_before_the_minimum_rounds():
+    calls = []
+
+    def precise(measured):
+        calls.append(len(measured["a"].round_sizes))
+        return Comparison(log_change=0.0, se=0.0, df=10.0, method="rounds", normalised=False, rounds_baseline=1,
+                          rounds_current=1)
+
+    settings = GateSettings(max_time_s=30.0, min_rounds=3, slice_s=0.02, round_s=0.005, warmup_s=0.0,
+                            rewarm_s=0.0)
+    measured, _ = measure_until_precise({"a": lambda: None, "b": lambda: None}, precise, settings)
+    rounds = len(measured["a"].round_sizes)
+    assert rounds >= 3 and calls[-1] == rounds
+    assert all(n < 3 for n in calls[:-1])  # it went on only while below the minimum
+    assert len(measured["a"].samples_ms) == sum(measured["a"].round_sizes)
+
+
+# ---- output formats ----
+
+def test_junit_xml_parses_with_one_failure_per_regression(tmp_path, rng):
+    faster_one = make_doc(make_record(rng, variant="separable"), make_record(rng, variant="standard"))
+    baseline = copy.deepcopy(faster_one)
+    baseline["records"][0] = scaled(faster_one, 1 / 1.2)["records"][0]
+    report = compare_results(baseline, faster_one)
+    assert [m.verdict for m in report.models] == [REGRESSION, PASS]
+    path = junit.write_junit(report, tmp_path / "out" / "gate.xml")
+    root = ET.parse(path).getroot()
+    cases = root.findall(".//testcase")
+    assert len(cases) == 2
+    assert len(root.findall(".//testcase/failure")) == 1 == int(root.find("testsuite").get("failures"))
+    assert cases[0].find("failure").get("type") == REGRESSION
+    assert cases[1].find("failure") is None
+    assert [p.name for p in path.parent.iterdir()] == ["gate.xml"]  # written atomically, no temp left
+
+
+def test_junit_counts_inconclusive_as_failure_only_under_the_fail_policy(rng):
+    noisy = dict(rounds=4, per_round=3, sample_sd=0.6)
+    report = compare_results(make_doc(make_record(rng, **noisy)), make_doc(make_record(rng, **noisy)))
+    assert report.models[0].verdict == INCONCLUSIVE
+    assert ET.fromstring(junit.junit_xml(report, "exit3").split("?>", 1)[1]).find(".//skipped") is not None
+    failing = ET.fromstring(junit.junit_xml(report, "fail").split("?>", 1)[1])
+    assert failing.find(".//failure").get("type") == INCONCLUSIVE
+
+
+def test_markdown_has_a_table_row_per_model(two_model_doc):
+    text = render.render_markdown(compare_results(scaled(two_model_doc, 1 / 1.2), two_model_doc))
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| model"))
+    assert set(lines[header + 1]) <= set("|-:")
+    rows = [line for line in lines[header + 2:] if line.startswith("|")]
+    assert len(rows) == 2 and all("regression" in row and "+20" in row for row in rows)
+    assert lines[0].startswith("### ")
+
+
+def test_json_is_strict_even_with_unbounded_intervals():
+    unknown = Comparison(log_change=0.0, se=math.inf, df=1.0, method="chunks", normalised=False, rounds_baseline=1,
+                         rounds_current=1)
+    report = compare.GateReport(threshold=0.1, confidence=0.95,
+                                models=decide([("m", {}, {}, unknown)], threshold=0.1, confidence=0.95))
+    data = json.loads(render.render_json(report), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert data["models"][0]["verdict"] == INCONCLUSIVE and data["models"][0]["ci_high"] is None
+
+
+# ---- small pieces ----
+
+@pytest.mark.parametrize("text, value", [("10%", 0.10), ("2.5 %", 0.025), ("0.1", 0.10), (0.2, 0.2)])
+def test_threshold_accepts_percent_or_fraction(text, value):
+    assert parse_threshold(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["ten", "0", "150%", "-5%", ""])
+def test_bad_threshold_is_an_error(text):
+    with pytest.raises(MnbenchError, match="threshold"):
+        parse_threshold(text)
+
+
+def test_student_t_matches_scipy():
+    t = pytest.importorskip("scipy.stats").t
+    for df in (1, 2.5, 4, 9, 30, 200, 1e6):
+        for x in (-3.0, -0.5, 0.0, 0.7, 2.0, 6.0):
+            assert compare.t_sf(x, df) == pytest.approx(t.sf(x, df), rel=1e-7, abs=1e-12)
+        for q in (0.025, 0.5, 0.9, 0.975, 0.999):
+            assert compare.t_ppf(q, df) == pytest.approx(t.ppf(q, df), rel=1e-7, abs=1e-9)
+
+
+# ---- the command ----
+
+def _mnbench(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "mnbench", "check", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_check_command_exit_codes_on_two_files(tmp_path, two_model_doc):
+    results.write_result(two_model_doc, tmp_path / "now.json")
+    results.write_result(scaled(two_model_doc, 1 / 1.2), tmp_path / "fast-baseline.json")
+    results.write_result(two_model_doc, tmp_path / "same-baseline.json")
+    ok = _mnbench("--baseline", "same-baseline.json", "--current", "now.json", "--format", "markdown", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "| model" in ok.stdout
+    bad = _mnbench("--baseline", "fast-baseline.json", "--current", "now.json", "--threshold", "10%",
+                   "--junit", "gate.xml", "--format", "json", cwd=tmp_path)
+    assert bad.returncode == 1, bad.stderr
+    assert json.loads(bad.stdout)["counts"]["regression"] == 2
+    assert len(ET.parse(tmp_path / "gate.xml").getroot().findall(".//failure")) == 2
+    missing = _mnbench("--baseline", "nope.json", "--current", "now.json", cwd=tmp_path)
+    assert missing.returncode == 2 and "not found" in missing.stderr
+    (tmp_path / "broken.json").write_text("{")
+    broken = _mnbench("--baseline", "broken.json", "--current", "now.json", cwd=tmp_path)
+    assert broken.returncode == 2 and "broken.json" in broken.stderr
+    half_paired = _mnbench("--model", "new.onnx", cwd=tmp_path)
+    assert half_paired.returncode == 2 and "--baseline-model" in half_paired.stderr
+
+
+def _ar1(rng, n, rho, sd):
+    x = np.empty(n)
+    x[0] = rng.normal(0, sd)
+    for i in range(1, n):
+        x[i] = rho * x[i - 1] + rng.normal(0, sd * math.sqrt(1 - rho * rho))
+    return x
+
+
+def _false_interval_rate(n_runs=200, rounds=40, rho=0.5):
+    """How often the 95 % CI of an A/A change misses 0 when the machine drifts as AR(1) within each run."""
+    rng = np.random.default_rng(3)
+    misses = 0
+    for _ in range(n_runs):
+        base, now = _ar1(rng, rounds, rho, 0.05), _ar1(rng, rounds, rho, 0.05)
+        diff, se, df = compare._welch(base, now)
+        misses += abs(diff) > compare.t_ppf(0.975, df) * se
+    return misses / n_runs
+
+
+def test_autocorrelated_rounds_widen_the_interval(monkeypatch):
+    # Neighbouring rounds share the machine's state; counted as independent, the CI misses 0 far too often.
+    assert _false_interval_rate() < 0.12
+    monkeypatch.setattr(compare, "MAX_AUTOCORRELATION", 0.0)
+    assert _false_interval_rate() > 0.2
+    monkeypatch.undo()
+    white = np.random.default_rng(0).normal(size=200)
+    assert compare.lag1_autocorrelation(white) < 0.1
+    assert compare.mean_variance(white)[1] > 150  # independent rounds keep (nearly) their count
+
+
+# ---- measuring on this machine (tiny ONNX graphs; verdicts on real timings are the benchmark's job) ----
+
+def _matmul_model(path, size):
+    import onnx
+    from onnx import TensorProto, helper
+
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [size, size],
+                                np.random.default_rng(0).standard_normal(size * size).astype(np.float32).tolist())
+    graph = helper.make_graph([helper.make_node("MatMul", ["input", "w"], ["logits"])], "tiny",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, size])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, size])], [weight])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_paired_mode_measures_both_models_in_the_same_rounds(tmp_path):
+    from mnbench.gate.remeasure import check_paired
+
+    old, new = _matmul_model(tmp_path / "old.onnx", 16), _matmul_model(tmp_path / "new.onnx", 64)
+    seen = []
+    settings = GateSettings(max_time_s=1.0, min_rounds=5, slice_s=0.2, round_s=0.01, warmup_s=0.05)
+    report = check_paired(old, new, "cpu", threads=1, settings=settings,
+                          on_progress=lambda label, elapsed, comparison: seen.append(comparison))
+    (m,) = report.models
+    assert report.mode == "paired" and m.method == "paired"
+    assert m.name.startswith("new.onnx vs old.onnx cpu/onnxruntime fp32")
+    assert m.rounds_baseline == m.rounds_current >= 2
+    assert m.verdict in (REGRESSION, INCONCLUSIVE, PASS, IMPROVEMENT)
+    assert seen and seen[-1].method == "paired"
+
+
+def test_check_refuses_a_baseline_from_another_cpu_before_measuring(two_model_doc):
+    from mnbench.gate.remeasure import check_baseline
+
+    with pytest.raises(MnbenchError, match="incompatible setup: machine cpu_model differs"):
+        check_baseline(two_model_doc)  # MACHINE's "Test CPU 9000" is not this machine
+
+
+def test_check_refuses_a_device_this_machine_lacks_before_measuring(rng):
+    from mnbench.devices import device_info
+    from mnbench.gate.remeasure import check_baseline
+    from mnbench.machine import machine_info
+
+    if device_info("cuda").available:
+        pytest.skip("this machine has CUDA")
+    doc = make_doc(make_record(rng, device="cuda"), machine=machine_info())
+    with pytest.raises(MnbenchError, match="cuda"):
+        check_baseline(doc)
+
+
+@pytest.mark.slow
+def test_check_baseline_end_to_end_writes_a_valid_current_result(tmp_path, rng):
+    from mnbench.gate.remeasure import check_baseline
+    from mnbench.machine import machine_info
+
+    baseline = make_doc(make_record(rng, threads=1), machine=machine_info())
+    settings = GateSettings(max_time_s=2.0, warmup_s=0.2)
+    report, current = check_baseline(baseline, settings, models_dir=tmp_path)
+    results.validate_result(current)
+    (record,) = current["records"]
+    assert record["reference"]["name"] == REFERENCE_NAME
+    assert len(record["reference"]["round_sizes"]) == len(record["round_sizes"])
+    assert (record["arch"], record["width"], record["resolution"], record["threads"]) == ("v1", 0.25, 96, 1)
+    assert report.mode == "remeasure" and len(report.models) == 1
