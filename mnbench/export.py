@@ -12,6 +12,7 @@ with module-path node names (`/features/3/conv/1/Conv`) that per-node profiles c
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -71,8 +72,23 @@ def cache_key(config: ModelConfig, *, opset: int = DEFAULT_OPSET) -> str:
         "torch": torch.__version__,
         "opset": opset,
         "recipe": EXPORT_RECIPE,
+        "source": model_source_digest(),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+@functools.cache
+def model_source_digest() -> str:
+    """sha256 over the code that decides the graph (architectures and this exporter).
+
+    An edit to a block or a table changes the model without a version bump; without this, the cache (and a latency
+    gate comparing against it) would silently keep measuring yesterday's model.
+    """
+    package = Path(mnbench.__file__).parent
+    digest = hashlib.sha256()
+    for source in sorted([*(package / "archs").glob("*.py"), package / "export.py", package / "config.py"]):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
 
 
 def model_path_for(config: ModelConfig, *, models_dir: str | Path | None = None, opset: int = DEFAULT_OPSET) -> Path:

@@ -7,8 +7,7 @@ Layout (schema_version 1):
   "machine": {...},            # mnbench.machine.machine_info(): CPU, flags, cores, memory, OS, versions, GPU, commit
   "records": [Record, ...],    # one per (model, device, settings)
   "profiles": [...],           # optional, `mnbench profile` output saved with the results
-  "peaks": {...},              # optional, device -> attainable GMAC/s
-  "reference": {...}           # optional, the machine-speed reference workload (used by `mnbench check`)
+  "peaks": {...}               # optional, device -> attainable GMAC/s (`mnbench peak`)
 }
 Writers go through `write_result` (atomic); readers through `load_result` / `load_results`, which validate
 and skip a damaged file with a warning that names it.
@@ -53,6 +52,8 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 #   "runtime_version": str, "settings": {...}  effective runtime settings read back (threads, hints, streams)
 #   "requested_precision": str   what was asked, when it differs from `precision` (what ran)
 #   "model_path": str, "model": {"slug": ...}
+#   "reference": {"name", "samples_ms", "round_sizes"}  the machine-speed reference measured in the same interleaved
+#                          rounds as this record (`mnbench check` divides it out)
 
 
 class DamagedResultError(MnbenchError):

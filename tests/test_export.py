@@ -185,3 +185,13 @@ def test_quiet_export_prints_nothing(tmp_path, capfd):
 def test_unsupported_opset_is_refused(tmp_path):
     with pytest.raises(MnbenchError, match="opset"):
         export_model(SMALL, models_dir=tmp_path, opset=13, progress=False)
+
+
+def test_cache_key_follows_the_model_source(monkeypatch):
+    """Editing an architecture file must invalidate the cache, even without a version bump."""
+    from mnbench import export
+
+    config = ModelConfig(arch="v1", width=0.25, resolution=64)
+    before = export.cache_key(config)
+    monkeypatch.setattr(export, "model_source_digest", lambda: "edited")
+    assert export.cache_key(config) != before

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from mnbench.errors import MnbenchError
 from mnbench.machine import machine_fingerprint
@@ -63,68 +64,16 @@ MODEL_KEY_FIELDS = ("arch", "variant", "width", "resolution", "batch", "device",
 SETTING_FIELDS = ("precision", "threads", "runtime_version")
 
 
-# ---- Student's t distribution (numpy has none; scipy is not a dependency) ----
-
-def _continued_fraction_beta(a: float, b: float, x: float) -> float:
-    """Continued fraction for the incomplete beta function (modified Lentz, as in Numerical Recipes `betacf`)."""
-    tiny, eps = 1e-300, 1e-15
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 1000):
-        for aa in (m * (b - m) * x / ((a - 1.0 + 2 * m) * (a + 2 * m)),
-                   -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1.0 + 2 * m))):
-            d = 1.0 + aa * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            break
-    return h
-
-
-def _regularized_beta(a: float, b: float, x: float) -> float:
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _continued_fraction_beta(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _continued_fraction_beta(b, a, 1.0 - x) / b
-
-
 def t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with `df` degrees of freedom (normal for infinite df)."""
-    if math.isnan(t):
-        return math.nan
-    if math.isinf(df):
-        return 0.5 * math.erfc(t / math.sqrt(2.0))
-    if math.isinf(t):
-        return 0.0 if t > 0 else 1.0
-    tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
-    return tail if t > 0 else 1.0 - tail
+    """P(T > t) for Student's t with `df` degrees of freedom (the normal for infinite df)."""
+    return float(student_t.sf(t, df))
 
 
 def t_ppf(q: float, df: float) -> float:
-    """The q-quantile of Student's t (inverse of the CDF), by bisection on `t_sf`."""
+    """The q-quantile of Student's t."""
     if not 0.0 < q < 1.0:
         raise ValueError(f"quantile level must be in (0, 1), got {q}")
-    if q < 0.5:
-        return -t_ppf(1.0 - q, df)
-    lo, hi = 0.0, 1.0
-    while t_sf(hi, df) > 1.0 - q:
-        lo, hi = hi, hi * 2.0
-    for _ in range(200):
-        mid = (lo + hi) / 2.0
-        if t_sf(mid, df) > 1.0 - q:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12 * max(1.0, hi):
-            break
-    return (lo + hi) / 2.0
+    return float(student_t.ppf(q, df))
 
 
 def holm_adjust(p_values: Sequence[float]) -> list[float]:
