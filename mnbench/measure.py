@@ -5,8 +5,8 @@ Unlike them, several workloads (a model pair, a machine-speed reference) are mea
 whose order is shuffled, so slow drift of the machine (clocks, thermals, neighbours) hits all of them alike.
 
 Stopping rule: after each round, stop when every workload's median CI is narrow enough (relative half-width
-<= target_rel_ci, with at least `stats.MIN_SAMPLES_FOR_CI` samples) and `min_time_s` has passed since the
-warm-up ended, or when `max_time_s` has passed. A round is never cut short, so a run may overrun
+<= target_rel_ci, with at least `stats.MIN_SAMPLES_FOR_CI` samples), at least `min_rounds` rounds are done and
+`min_time_s` has passed since the warm-up ended, or when `max_time_s` has passed. A round is never cut short, so a run may overrun
 `max_time_s` by at most one round.
 """
 
@@ -138,6 +138,7 @@ def measure_interleaved(
     seed: int = 0,
     on_round: OnRound | None = None,
     clock: Clock = time.perf_counter_ns,
+    min_rounds: int = 1,
 ) -> dict[str, Measurement]:
     """Measure every workload (a no-argument callable) in interleaved, shuffled rounds; see the module doc.
 
@@ -176,7 +177,7 @@ def measure_interleaved(
         ]
         if elapsed_s >= max_time_s:
             stop_reason = STOP_MAX_TIME
-        elif elapsed_s >= min_time_s and max(rel_halfwidths) <= target_rel_ci:
+        elif elapsed_s >= min_time_s and len(round_sizes[names[0]]) >= min_rounds and max(rel_halfwidths) <= target_rel_ci:
             stop_reason = STOP_TARGET_CI
         else:
             if on_round is not None:
@@ -201,10 +202,11 @@ def measure_single(
     seed: int = 0,
     on_round: OnRound | None = None,
     clock: Clock = time.perf_counter_ns,
+    min_rounds: int = 1,
 ) -> Measurement:
     """`measure_interleaved` for one workload."""
     return measure_interleaved(
         {"workload": workload}, min_time_s=min_time_s, max_time_s=max_time_s, warmup_s=warmup_s,
         target_rel_ci=target_rel_ci, confidence=confidence, round_s=round_s, seed=seed, on_round=on_round,
-        clock=clock,
+        clock=clock, min_rounds=min_rounds,
     )["workload"]

@@ -25,7 +25,9 @@ class MeasureSettings:
     max_time_s: float = 10.0
     warmup_s: float = 0.5
     target_rel_ci: float = 0.01
-    round_s: float = 0.2
+    round_s: float = 0.1
+    # Enough rounds that the between-round noise (what `mnbench check` compares against) is estimated, not guessed.
+    min_rounds: int = 12
     seed: int = 0
 
 
@@ -137,7 +139,8 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
                     m = plan.measure
                     measured = measure_interleaved(workloads, min_time_s=m.min_time_s, max_time_s=m.max_time_s,
                                                    warmup_s=m.warmup_s, target_rel_ci=m.target_rel_ci,
-                                                   round_s=m.round_s, seed=m.seed, on_round=on_round)
+                                                   round_s=m.round_s, seed=m.seed, on_round=on_round,
+                                                   min_rounds=m.min_rounds)
                     reference = measured.get("__reference__")
                     for e, s in zip(exported, sessions):
                         doc["records"].append(make_record(e, device, s.info, measured[e.config.variant], reference))

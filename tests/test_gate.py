@@ -475,3 +475,11 @@ def test_check_baseline_end_to_end_writes_a_valid_current_result(tmp_path, rng):
     assert len(record["reference"]["round_sizes"]) == len(record["round_sizes"])
     assert (record["arch"], record["width"], record["resolution"], record["threads"]) == ("v1", 0.25, 96, 1)
     assert report.mode == "remeasure" and len(report.models) == 1
+
+
+def test_a_baseline_with_too_few_rounds_gets_no_verdict(rng):
+    """Three rounds can agree by luck and fake a narrow CI: such a comparison is inconclusive, never pass or fail."""
+    baseline = make_doc(make_record(rng, rounds=3, per_round=200))
+    current = make_doc(make_record(rng, rounds=40, model_ms=2.0 * 1.5))
+    verdict = compare_results(baseline, current, 0.10).models[0]
+    assert verdict.verdict == "inconclusive" and "rounds" in verdict.note

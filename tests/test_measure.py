@@ -245,3 +245,11 @@ def test_real_clock_smoke():
     m = measure.measure_single(lambda: sum(range(100)), min_time_s=0.02, max_time_s=0.05, warmup_s=0.01,
                                round_s=0.005)
     assert m.n >= 1 and min(m.samples_ms) > 0 and not math.isnan(m.summary()["p50"])
+
+
+def test_never_stops_before_min_rounds():
+    """A precise median after 2 rounds is not enough: the between-round noise needs rounds to be estimated."""
+    clock = FakeClock()
+    result, elapsed = run({"a": steady(clock)}, clock, min_time_s=0.01, round_s=0.05, min_rounds=9)
+    assert len(result["a"].round_sizes) == 9 == len(elapsed)
+    assert result["a"].stop_reason == measure.STOP_TARGET_CI

@@ -50,6 +50,8 @@ STOP_HALFWIDTH_FRACTION = 0.25
 FALLBACK_ROUNDS = 20  # pseudo-rounds for a file without round_sizes: like ~0.5 s rounds of a 10 s run
 DRIFT_Z = 2.0
 MIN_ROUNDS_FOR_AUTOCORRELATION = 8
+# A variance estimated from fewer rounds than this can be tiny by luck and make a CI look precise: no verdict on it.
+MIN_ROUNDS_FOR_VERDICT = 10
 MAX_AUTOCORRELATION = 0.9  # beyond it 20 rounds would count as one: the run is all drift, the CI wide anyway
 
 PASS = "pass"
@@ -410,7 +412,11 @@ def decide(items: Sequence[tuple[str, dict, dict | None, Comparison | None]], *,
                                          note="not in the current results"))
             continue
         low, high = comparison.interval(confidence)
-        if adjusted[i] < alpha:
+        fewest_rounds = min(comparison.rounds_baseline, comparison.rounds_current)
+        if fewest_rounds < MIN_ROUNDS_FOR_VERDICT:
+            verdict, note = INCONCLUSIVE, (f"only {fewest_rounds} rounds on one side (at least {MIN_ROUNDS_FOR_VERDICT} "
+                                           "needed to trust its noise estimate): record the baseline with `mnbench run`")
+        elif adjusted[i] < alpha:
             verdict, note = REGRESSION, f"slower than the baseline beyond {threshold:.0%}"
         elif high < -threshold:
             verdict, note = IMPROVEMENT, "faster beyond the threshold: refresh the baseline to keep the gate tight"
