@@ -19,12 +19,12 @@ from mnbench.peak import PeakConv, load_peak, load_peaks, measure_peak, peak_wor
 
 def test_peak_conv_macs_by_hand_and_by_the_cost_model():
     conv = PeakConv()
-    # 256 output channels x 56 x 56 outputs, each 256 input channels x 3 x 3 MACs.
-    assert conv.macs == 256 * 56 * 56 * 256 * 3 * 3 == 1_849_688_064
+    # 4 chained convs, each 256 output channels x 56 x 56 outputs of 256 input channels x 3 x 3 MACs.
+    assert conv.macs == 4 * 256 * 56 * 56 * 256 * 3 * 3 == 7_398_752_256
     assert count_cost(conv.onnx_model()).macs == conv.macs
-    batched = PeakConv(batch=4, channels=32, size=8, kernel=1)
-    assert batched.macs == count_cost(batched.onnx_model()).macs == 4 * 32 * 8 * 8 * 32
-    assert "1.85 GMAC" in conv.method
+    batched = PeakConv(batch=4, channels=32, size=8, kernel=1, depth=2)
+    assert batched.macs == count_cost(batched.onnx_model()).macs == 2 * 4 * 32 * 8 * 8 * 32
+    assert "7.40 GMAC" in conv.method
 
 
 def test_gpu_devices_get_a_batch_to_fill_them():
@@ -127,3 +127,13 @@ def test_peak_command_measures_and_stores(tmp_path, monkeypatch):
     assert measured == [("cpu", 1, "fp32"), ("openvino", 1, "fp32")]
     assert [p["gmacs_per_s"] for p in json.loads(result.stdout)] == [42.0, 42.0]
     assert load_peak("openvino", reports_dir=tmp_path)["gmacs_per_s"] == 42.0
+
+
+def test_peak_is_the_best_of_the_dense_candidates(monkeypatch):
+    """A ceiling some layers beat is no ceiling: the peak is the fastest candidate shape, and all are recorded."""
+    small = PeakConv(channels=16, size=8)
+    monkeypatch.setattr(peak_module, "peak_workload", lambda _device: small)
+    peak = measure_peak("cpu", threads=1, min_time_s=0.05, max_time_s=0.2)
+    rates = [c["gmacs_per_s"] for c in peak["candidates"]]
+    assert len(rates) == 3 and peak["gmacs_per_s"] == max(rates)
+    assert peak["method"] == peak["candidates"][rates.index(max(rates))]["method"]
