@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import dataclasses
 import datetime
 import json
@@ -78,16 +77,6 @@ def conditions() -> str:
     others = subprocess.run(["ps", "-eo", "stat=,pcpu=,comm="], capture_output=True, text=True).stdout.splitlines()
     busy = sum(1 for line in others if line.split() and line.split()[0].startswith("R"))
     return f"load average {load1:.1f} (5 min {load5:.1f}), {busy} running processes"
-
-
-def scaled(doc: dict, factor: float) -> dict:
-    """Every latency number × factor; the reference's samples are left as they were."""
-    out = copy.deepcopy(doc)
-    for record in out["records"]:
-        record["samples_ms"] = [s * factor for s in record["samples_ms"]]
-        record["latency_ms"] = {k: v * factor for k, v in record["latency_ms"].items()}
-        record["throughput_ips"] /= factor
-    return out
 
 
 @contextlib.contextmanager
@@ -202,7 +191,7 @@ def main() -> None:
 
     # Injected by scaling the baseline; the next A/A measurement plays the re-measurement.
     for slowdown, target in ((1.10, "≥ 90 % not passed"), (1.20, "100 % regression")):
-        faster = scaled(baseline, 1 / slowdown)
+        faster = results.with_latencies_scaled(baseline, 1 / slowdown)
         verdicts = []
         for i, doc in enumerate(aa_docs):
             first = compare_results(faster, doc, args.threshold, mode="remeasure")

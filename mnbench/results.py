@@ -15,6 +15,7 @@ and skip a damaged file with a warning that names it.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
 import os
@@ -139,3 +140,17 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, dict[st
         except DamagedResultError as exc:
             warnings.warn(f"skipping damaged result file: {exc}", stacklevel=2)
     return loaded
+
+
+def with_latencies_scaled(doc: dict[str, Any], factor: float) -> dict[str, Any]:
+    """A copy of `doc` in which every record's latency figures (samples, summary, throughput) are × `factor`.
+
+    The machine-speed reference is left as it was: this is how a known regression is injected into a baseline
+    (a baseline made 1/1.2 × as slow makes today's unchanged model look 20 % slower).
+    """
+    out = copy.deepcopy(doc)
+    for record in out["records"]:
+        record["samples_ms"] = [s * factor for s in record["samples_ms"]]
+        record["latency_ms"] = {k: v * factor for k, v in record["latency_ms"].items()}
+        record["throughput_ips"] /= factor
+    return out
