@@ -40,7 +40,7 @@ def check(
     device: Annotated[str, typer.Option("--device", "-d", help="Paired mode: the device both run on.")] = "cpu",
     batch: BatchOpt = 1,
     precision: Annotated[str, typer.Option("--precision", "-p", help="Paired mode: fp32, fp16 or bf16.")] = "fp32",
-    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Paired mode: threads [default: physical cores].")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Paired mode: threads (default: physical cores).")] = None,
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """Fail CI on a latency regression: compare against a baseline, re-measuring here unless --current is given.

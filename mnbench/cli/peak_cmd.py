@@ -19,7 +19,7 @@ def peak(
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     reports_dir: ReportsDirOpt = None,
 ) -> None:
-    """Measure each device's attainable GMAC/s on a large dense convolution; store it in reports/peaks/<host>.json."""
+    """Measure each device's attainable GMAC/s: the best of three large dense conv chains; store it in reports/peaks/<host>.json."""
     from mnbench.devices import resolve_devices
     from mnbench.peak import measure_peak, save_peak
 
