@@ -5,14 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from mnbench.cli import app as cli_app
 from mnbench.config import CATEGORIES
-
-
-@pytest.fixture(scope="module")
-def app():
-    cli_app._register()
-    return cli_app.app
 
 
 @pytest.fixture

@@ -7,17 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 from mnbench import results
-from mnbench.cli import app as cli_app
 from mnbench.config import ModelConfig
 from mnbench.export import export_model, model_path_for
 
 SMALL = ["--arch", "v1", "--width", "0.25", "--resolution", "64", "--min-time", "0.3", "--max-time", "1"]
-
-
-@pytest.fixture(scope="module")
-def app():
-    cli_app._register()
-    return cli_app.app
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so `mnbench --help` stays cheap for commands that pull in torch only when they run.
+    if app.registered_commands:  # once per process, however many callers
+        return
     from mnbench.cli import check_cmd, devices_cmd, models_cmd, peak_cmd, profile_cmd, report_cmd, run_cmd
 
     app.command("models")(models_cmd.models)
