@@ -469,45 +469,24 @@ def _batch_is_symbolic(model: onnx.ModelProto) -> bool:
 
 def _profile_onnxruntime(device, model_path: Path, *, batch: int, precision: str, threads: int, iterations: int,
                          warmup: int, models_dir) -> RuntimeProfile:
-    import onnxruntime as ort
+    from mnbench.backends.onnxruntime_backend import OnnxRuntimeSession
 
-    from mnbench.backends import concrete_shape, make_input
-    from mnbench.backends.onnxruntime_backend import (check_precision, onnx_input_dims, ort_provider_options,
-                                                      ort_session_options)
-
-    ran_precision = check_precision(device, precision)
-    free_dims = {dims[0]: batch for _, dims in onnx_input_dims(model_path) if dims and isinstance(dims[0], str)}
-    # The benchmark's own session options and providers, with the profiler switched on.
-    options = ort_session_options(device, threads=threads, free_dims=free_dims)
-    providers = ort_provider_options(device, precision=precision, threads=threads, models_dir=models_dir)
     with tempfile.TemporaryDirectory(prefix="mnbench-profile-") as tmp:
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(tmp) / "ort-profile")
-        try:
-            session = ort.InferenceSession(str(model_path), options, providers=providers, enable_fallback=0)
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/EPFail types as well as RuntimeError
-            raise MnbenchError(f"{device.name}: ONNX Runtime could not load {model_path} for profiling: "
-                               f"{str(exc).strip().splitlines()[0][:300]}") from None
-        binding = session.io_binding()
-        io_device = "cuda" if device.is_gpu_provider else "cpu"
-        keep = []  # the bound values must outlive the runs
-        for i, meta in enumerate(session.get_inputs()):
-            value = ort.OrtValue.ortvalue_from_numpy(make_input(concrete_shape(meta.name, meta.shape, batch), i),
-                                                     io_device, 0)
-            binding.bind_ortvalue_input(meta.name, value)
-            keep.append(value)
-        for meta in session.get_outputs():
-            binding.bind_output(meta.name, io_device)
+        # The benchmark's own session (options, providers, bound inputs, fallback check), with the profiler on.
+        session = OnnxRuntimeSession(device, model_path, batch=batch, precision=precision, threads=threads,
+                                     models_dir=models_dir, profile_prefix=str(Path(tmp) / "ort-profile"))
         for _ in range(warmup + iterations):
-            session.run_with_iobinding(binding)
+            session.infer()
         events = read_ort_trace(session.end_profiling())
-        providers_in_use = session.get_providers()
-    kernels, run_ms = ort_kernel_times(events, skip_runs=warmup)
+        session.close()
+    # +1: the session's own check run at open comes first in the trace.
+    kernels, run_ms = ort_kernel_times(events, skip_runs=warmup + 1)
+    info = session.info
     return RuntimeProfile(
         kernels=kernels, total_time_ms=sum(run_ms) / len(run_ms), runtime="onnxruntime",
-        runtime_version=ort.__version__, threads=threads, iterations=len(run_ms),
-        settings={"precision": ran_precision, "providers": providers_in_use,
-                  "graph_optimization_level": options.graph_optimization_level.name},
+        runtime_version=info["runtime_version"], threads=threads, iterations=len(run_ms),
+        settings={"precision": info["precision"], "providers": info["providers"],
+                  "graph_optimization_level": info["settings"]["graph_optimization_level"]},
     )
 
 

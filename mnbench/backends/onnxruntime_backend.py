@@ -136,12 +136,17 @@ def onnx_input_dims(model_path: str | os.PathLike) -> list[tuple[str, list[int |
 
 class OnnxRuntimeSession(BenchSession):
     def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int,
-                 models_dir: str | os.PathLike | None = None) -> None:
+                 models_dir: str | os.PathLike | None = None, profile_prefix: str | None = None) -> None:
+        """`profile_prefix`: switch ORT's profiler on (for `mnbench profile`, never for timed runs); the trace then
+        holds the one check run made here before any of the caller's."""
         import onnxruntime as ort
 
         effective_precision = check_precision(device, precision)
         free_dims = {dims[0]: batch for _, dims in onnx_input_dims(model_path) if dims and isinstance(dims[0], str)}
         options = ort_session_options(device, threads=threads, free_dims=free_dims)
+        if profile_prefix is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
         providers = ort_provider_options(device, precision=precision, threads=threads, models_dir=models_dir)
         if device.is_gpu_provider:
             prepare_gpu_libraries()
@@ -212,6 +217,10 @@ class OnnxRuntimeSession(BenchSession):
 
     def infer(self) -> None:
         self._session.run_with_iobinding(self._binding)
+
+    def end_profiling(self) -> str:
+        """Stop the profiler; the path of the Chrome-trace JSON it wrote."""
+        return self._session.end_profiling()
 
     def output(self, index: int = 0) -> np.ndarray:
         return self._output_values[index].numpy().copy()
