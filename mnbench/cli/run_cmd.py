@@ -67,7 +67,7 @@ def run(
         print_json(doc)  # stdout stays one JSON document; the path goes to stderr
         stderr.print(str(output), highlight=False)
         return
-    render(summary_rows(doc["records"]), fmt, SUMMARY_COLUMNS, title="mnbench run")
+    render(summary_rows(doc), fmt, SUMMARY_COLUMNS, title="mnbench run")
     stdout.print(f"[dim]{_what_ran(doc['records'])}[/dim]")
     print(output)
 
@@ -108,22 +108,27 @@ SUMMARY_COLUMNS = [("device", "device"), ("arch", "arch"), ("variant", "variant"
                    ("theoretical", "theoretical ×"), ("realized", "realized ×")]
 
 
-def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per record; the standard row of a pair also shows realized (p50 ratio) next to theoretical (MAC ratio)."""
-    def key(r):
-        return (r["device"], r["arch"], r["width"], r["resolution"], r["batch"], r["precision"])
+def summary_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per record; the standard row of a pair also shows realized next to theoretical speedup.
 
-    separable = {key(r): r for r in records if r["variant"] == "separable"}
+    The pairing and the speedups are the report's (`mnbench.report.pairs`), so `run` and `report` never disagree.
+    """
+    from mnbench.report.pairs import build_report
+
+    def key(r):
+        return (r["device"], r["arch"], float(r["width"]), r["resolution"], r["batch"], r["precision"])
+
+    speedups = {key(row): row for row in build_report([(Path("this run"), doc)]).rows}
     rows = []
-    for r in records:
+    for r in doc["records"]:
         row = {k: r[k] for k in ("device", "arch", "variant", "width", "resolution", "precision", "threads",
                                  "throughput_ips")}
         row |= {k: r["latency_ms"][k] for k in ("p50", "p90", "p99")}
         row["macs_m"] = r["macs"] / 1e6
-        partner = separable.get(key(r))
-        if r["variant"] == "standard" and partner is not None:
-            row["theoretical"] = r["macs"] / partner["macs"]
-            row["realized"] = r["latency_ms"]["p50"] / partner["latency_ms"]["p50"]
+        pair = speedups.get(key(r))
+        if r["variant"] == "standard" and pair is not None:
+            row["theoretical"] = pair["theoretical_speedup"]
+            row["realized"] = pair["realized_speedup"]
         rows.append(row)
     return rows
 
