@@ -17,7 +17,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from mnbench import stats
 from mnbench.errors import MnbenchError
@@ -190,23 +190,6 @@ def measure_interleaved(
                 for name in names}
 
 
-def measure_single(
-    workload: Workload,
-    *,
-    min_time_s: float = 2.0,
-    max_time_s: float = 30.0,
-    warmup_s: float = 1.0,
-    target_rel_ci: float = 0.01,
-    confidence: float = 0.95,
-    round_s: float = 0.25,
-    seed: int = 0,
-    on_round: OnRound | None = None,
-    clock: Clock = time.perf_counter_ns,
-    min_rounds: int = 1,
-) -> Measurement:
-    """`measure_interleaved` for one workload."""
-    return measure_interleaved(
-        {"workload": workload}, min_time_s=min_time_s, max_time_s=max_time_s, warmup_s=warmup_s,
-        target_rel_ci=target_rel_ci, confidence=confidence, round_s=round_s, seed=seed, on_round=on_round,
-        clock=clock, min_rounds=min_rounds,
-    )["workload"]
+def measure_single(workload: Workload, **settings: Any) -> Measurement:
+    """`measure_interleaved` for one workload; `settings` are its keywords."""
+    return measure_interleaved({"workload": workload}, **settings)["workload"]
