@@ -1,7 +1,8 @@
 """torch -> ONNX export: BatchNorm folded, validated against PyTorch, cached by content, written atomically.
 
 The cached file is `<models_dir>/<config slug>-opset<N>-<12 hex>.onnx`, the hex a hash over the config, the
-mnbench and torch versions and the opset, so a change to any of them exports afresh. A JSON manifest beside it
+mnbench and torch versions, the opset and the architecture/exporter source, so a change to any of them exports
+afresh. A JSON manifest beside it
 records the file's sha256; a cached file is reused only if its sha256 still matches and `onnx.checker` passes it.
 
 Exporter: torch's TorchScript-based path (`dynamo=False`). In torch 2.13 the dynamo path emits opset 18 at the
