@@ -1,45 +1,87 @@
-"""The machine-speed reference: a fixed numpy workload that measures how fast this machine is right now.
+"""The machine-speed reference: a fixed small network that measures how fast this machine's runtime is right now.
 
-It does not depend on any code under test (no model, no runtime, no exporter), so when it gets slower together with
-a model, the machine got slower, not the model. `mnbench run` measures it interleaved with the models and keeps its
-samples on every record; `mnbench check` divides it out where that helps (see `mnbench.gate.compare`).
+`mnbench run` measures it interleaved with the models and keeps its samples on every record; `mnbench check`
+divides it out where that helps (see `mnbench.gate.compare`). When the reference gets slower together with a model,
+the machine got slower, not the model.
 
-One call is a stack of small float32 GEMMs (compute-bound, like a convolution) and an add over arrays that together
-are three times a 2 MiB L2 (memory-bound, like a depthwise layer): about 0.5 ms on a current x86 core.
-Why this small, on measurements on a shared 2-core VM at load 7–9:
-- Each GEMM stays under OpenBLAS's threading threshold (m·n·k < 262144), so the reference runs on one thread:
-  one multi-threaded 384² GEMM took 26 ms instead of 0.9 ms there, its spinning BLAS threads measuring the
-  neighbours' scheduling, not the machine.
-- A short call is rarely preempted, so its median is the speed of the machine while it runs: calls of ~1.2 ms had
-  a p90 of 8–16 ms (a scheduler time slice) and medians that jumped 2–10x between seconds, calls of 0.3 ms did not.
-Inputs are built once, deterministically, and results go into preallocated arrays, so a call allocates nothing.
+Why a network on the model's own runtime, device, precision and threads, and not a numpy kernel: a shared machine
+slows a 2-thread runtime call (a preempted worker stalls the whole call, the thread pool wakes or spins) differently
+from a single-threaded GEMM. Measured on a shared 2-core VM over 10 separate runs of two models (v1 0.25 at 96 px
+and v2 1.0 at 160 px), the model-over-reference ratio varied between runs with a standard deviation of 3.4–4.2 %
+against a numpy reference (GEMMs plus a memory-bound add), and 2.7–2.8 % against this one; the models' absolute
+times varied 9–11 %. Figures and script: benchmarks/results/reference_choice.md.
+
+What stays independent of the code under test:
+- the graph is built here with onnx.helper (not exported from torch), from fixed sizes and a fixed seed; its
+  name carries the sizes and a version, and results from two different references are never compared;
+- the session uses settings frozen in the backends (`pin_settings=True`), so a change to the benchmark's session
+  settings moves the models, never the ruler. The runtime's version may not change between baseline and check
+  (the gate refuses that as an incompatible setup), so the reference runs the same kernels in both.
 """
 from __future__ import annotations
 
-from typing import Callable
+import os
+from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
-GEMM_SIZE = 48  # square float32 matrices, 2 * 48^3 = 0.22 MFLOP each ...
-GEMM_COUNT = 96  # ... 21 MFLOP per call
-STREAM_BYTES = 2 * 2**20  # per array; two read, one written: 6 MiB of traffic, past a 2 MiB L2
-# Bump the name when the workload changes: samples of two different references must never be compared.
-REFERENCE_NAME = f"numpy-gemm{GEMM_COUNT}x{GEMM_SIZE}-add{STREAM_BYTES // 2**20}MiB-v1"
+from mnbench import atomic, paths
+
+BLOCKS = 4  # each: depthwise 3x3, ReLU, pointwise 1x1, dense 3x3, ReLU: the three conv kinds of the models
+CHANNELS = 32
+SIZE = 48  # about 96 MMAC per call: 0.5-1 ms on a 2-core x86 VM, short enough to be rarely preempted
+WEIGHT_SEED = 0
+# Bump the version when the graph changes: samples of two different references must never be compared.
+REFERENCE_NAME = f"onnx-sepconv{BLOCKS}x{CHANNELS}c{SIZE}px-v2"
 
 
-def make_reference_workload(seed: int = 0) -> Callable[[], None]:
-    """A no-argument callable that runs the reference once; its inputs are built here, once."""
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((GEMM_COUNT, GEMM_SIZE, GEMM_SIZE), dtype=np.float32)
-    b = rng.standard_normal((GEMM_COUNT, GEMM_SIZE, GEMM_SIZE), dtype=np.float32)
-    product = np.empty_like(a)
-    n = STREAM_BYTES // np.dtype(np.float32).itemsize
-    x = rng.standard_normal(n, dtype=np.float32)
-    y = rng.standard_normal(n, dtype=np.float32)
-    total = np.empty_like(x)
+def reference_graph() -> onnx.ModelProto:
+    """The reference network; weights scaled so activations stay O(1) (no denormals, no overflow)."""
+    rng = np.random.default_rng(WEIGHT_SEED)
+    c = CHANNELS
 
-    def reference() -> None:
-        np.matmul(a, b, out=product)
-        np.add(x, y, out=total)
+    def weights(shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32) * np.float32(1.0 / np.sqrt(fan_in))
 
-    return reference
+    nodes, initializers, x = [], [], "input"
+    for i in range(BLOCKS):
+        initializers += [numpy_helper.from_array(weights((c, 1, 3, 3), 9), f"dw{i}"),
+                         numpy_helper.from_array(weights((c, c, 1, 1), c), f"pw{i}"),
+                         numpy_helper.from_array(weights((c, c, 3, 3), 9 * c), f"dense{i}")]
+        out = "output" if i == BLOCKS - 1 else f"block{i}"
+        nodes += [
+            helper.make_node("Conv", [x, f"dw{i}"], [f"dw_out{i}"], group=c, kernel_shape=[3, 3], pads=[1] * 4),
+            helper.make_node("Relu", [f"dw_out{i}"], [f"dw_act{i}"]),
+            helper.make_node("Conv", [f"dw_act{i}", f"pw{i}"], [f"pw_out{i}"], kernel_shape=[1, 1]),
+            helper.make_node("Conv", [f"pw_out{i}", f"dense{i}"], [f"dense_out{i}"], kernel_shape=[3, 3],
+                             pads=[1] * 4),
+            helper.make_node("Relu", [f"dense_out{i}"], [out]),
+        ]
+        x = out
+    shape = [1, c, SIZE, SIZE]
+    graph = helper.make_graph(nodes, "mnbench_reference",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)],
+                              initializer=initializers)
+    # Opset 17 / IR 8: what every runtime build mnbench supports reads.
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def reference_path(models_dir: str | os.PathLike | None = None) -> Path:
+    """The reference's ONNX file under the models folder, (re)written atomically unless it holds exactly the graph."""
+    path = paths.models_dir(models_dir) / f"reference-{REFERENCE_NAME}.onnx"
+    data = reference_graph().SerializeToString()
+    if not path.is_file() or path.read_bytes() != data:  # a damaged or foreign file is replaced, never run
+        atomic.write_bytes(path, data)
+    return path
+
+
+def open_reference(device, *, precision: str, threads: int | None, models_dir: str | os.PathLike | None = None):
+    """A session of the reference on `device` with the models' precision and threads and frozen settings; its
+    `infer` is the workload to interleave, its `info` says what ran."""
+    from mnbench.backends import open_session
+
+    return open_session(device, reference_path(models_dir), batch=1, precision=precision, threads=threads,
+                        models_dir=models_dir, pin_settings=True)

@@ -16,7 +16,10 @@ from typing import Any, Callable
 from mnbench import results
 from mnbench.config import ModelConfig, check_choice, PRECISIONS
 from mnbench.errors import MnbenchError
+from mnbench.reference import REFERENCE_NAME, open_reference
 from mnbench.stats import summarize, throughput_ips
+
+REFERENCE_WORKLOAD = "__reference__"  # the reference's key among the measured workloads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +70,10 @@ def default_output_path(reports_dir: Path | None = None, suffix: str = "") -> Pa
     return runs_dir(reports_dir) / f"{stamp}-{socket.gethostname()}{suffix}.json"
 
 
-def make_record(exported, device, session_info: dict, measurement, reference=None) -> dict[str, Any]:
+def make_record(exported, device, session_info: dict, measurement, reference=None,
+                reference_info: dict | None = None) -> dict[str, Any]:
+    """One model's result record; `reference` (a Measurement from the same rounds) and `reference_info` (its
+    session's info) add the machine-speed reference."""
     config = exported.config
     samples = [float(s) for s in measurement.samples_ms]
     record = {
@@ -96,11 +102,16 @@ def make_record(exported, device, session_info: dict, measurement, reference=Non
         "model": config.as_dict() | {"slug": config.slug, "opset": exported.opset},
     }
     if reference is not None:
-        from mnbench.reference import REFERENCE_NAME
-
-        record["reference"] = {"name": REFERENCE_NAME, "samples_ms": [float(s) for s in reference.samples_ms],
-                               "round_sizes": list(reference.round_sizes)}
+        record["reference"] = reference_fields(reference, reference_info)
     return record
+
+
+def reference_fields(reference, reference_info: dict | None = None) -> dict[str, Any]:
+    """The record's "reference" entry: the reference's name, how it ran, and its samples in the record's rounds."""
+    info = reference_info or {}
+    return {"name": REFERENCE_NAME, "runtime": info.get("runtime"), "precision": info.get("precision"),
+            "threads": info.get("threads"), "samples_ms": [float(s) for s in reference.samples_ms],
+            "round_sizes": list(reference.round_sizes)}
 
 
 def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path | None = None,
@@ -112,48 +123,53 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
     On KeyboardInterrupt the completed records are attached to the exception as `partial_result`, so the caller can
     keep them whole.
     """
-    from mnbench.backends import open_session
-    from mnbench.export import export_model
     from mnbench.machine import machine_info
-    from mnbench.measure import measure_interleaved
 
     doc = results.new_result(machine_info())
     groups = plan.configs()
     total = len(groups) * len(plan.devices)
-    reference_workload = _reference_workload() if plan.with_reference else None
     try:
         for device in plan.devices:
             if plan.with_peak:
                 doc.setdefault("peaks", {})[device.name] = _device_peak(device, plan, reports_dir, on_status)
-            for configs in groups:
-                label = f"{configs[0].arch} w{configs[0].width:g} r{configs[0].resolution} on {device.name}"
-                on_group(len(doc["records"]) // len(plan.variants), total, label)
-                exported = [export_model(c, models_dir=models_dir, progress=False) for c in configs]
-                with ExitStack() as stack:
-                    sessions = [stack.enter_context(open_session(device, e.path, batch=plan.batch,
-                                                                 precision=plan.precision, threads=plan.threads,
-                                                                 models_dir=models_dir)) for e in exported]
-                    workloads = {e.config.variant: s.infer for e, s in zip(exported, sessions)}
-                    if reference_workload is not None:
-                        workloads["__reference__"] = reference_workload
-                    m = plan.measure
-                    measured = measure_interleaved(workloads, min_time_s=m.min_time_s, max_time_s=m.max_time_s,
-                                                   warmup_s=m.warmup_s, target_rel_ci=m.target_rel_ci,
-                                                   round_s=m.round_s, seed=m.seed, on_round=on_round,
-                                                   min_rounds=m.min_rounds)
-                    reference = measured.get("__reference__")
-                    for e, s in zip(exported, sessions):
-                        doc["records"].append(make_record(e, device, s.info, measured[e.config.variant], reference))
+            with ExitStack() as device_stack:
+                reference = None
+                if plan.with_reference:
+                    reference = device_stack.enter_context(open_reference(
+                        device, precision=plan.precision, threads=plan.threads, models_dir=models_dir))
+                _measure_groups(plan, device, groups, reference, doc, total, models_dir, on_round, on_group)
     except KeyboardInterrupt as exc:
         exc.partial_result = doc if doc["records"] else None  # type: ignore[attr-defined]
         raise
     return doc
 
 
-def _reference_workload():
-    from mnbench.reference import make_reference_workload
+def _measure_groups(plan: RunPlan, device, groups, reference, doc, total, models_dir, on_round, on_group) -> None:
+    """Each group's variants on `device`, interleaved with the reference session (None: without), into `doc`."""
+    from mnbench.backends import open_session
+    from mnbench.export import export_model
+    from mnbench.measure import measure_interleaved
 
-    return make_reference_workload()
+    for configs in groups:
+        label = f"{configs[0].arch} w{configs[0].width:g} r{configs[0].resolution} on {device.name}"
+        on_group(len(doc["records"]) // len(plan.variants), total, label)
+        exported = [export_model(c, models_dir=models_dir, progress=False) for c in configs]
+        with ExitStack() as stack:
+            sessions = [stack.enter_context(open_session(device, e.path, batch=plan.batch,
+                                                         precision=plan.precision, threads=plan.threads,
+                                                         models_dir=models_dir)) for e in exported]
+            workloads = {e.config.variant: s.infer for e, s in zip(exported, sessions)}
+            if reference is not None:
+                workloads[REFERENCE_WORKLOAD] = reference.infer
+            m = plan.measure
+            measured = measure_interleaved(workloads, min_time_s=m.min_time_s, max_time_s=m.max_time_s,
+                                           warmup_s=m.warmup_s, target_rel_ci=m.target_rel_ci,
+                                           round_s=m.round_s, seed=m.seed, on_round=on_round,
+                                           min_rounds=m.min_rounds)
+            for e, s in zip(exported, sessions):
+                doc["records"].append(make_record(e, device, s.info, measured[e.config.variant],
+                                                  measured.get(REFERENCE_WORKLOAD),
+                                                  reference.info if reference is not None else None))
 
 
 def _device_peak(device, plan: RunPlan, reports_dir: Path | None, on_status) -> dict[str, Any]:

@@ -57,8 +57,12 @@ def open_session(
     precision: str = "fp32",
     threads: int | None = None,
     models_dir: str | os.PathLike | None = None,
+    pin_settings: bool = False,
 ) -> BenchSession:
-    """Compile `model_path` for `device` and bind inputs/outputs. Unsupported combinations are a MnbenchError."""
+    """Compile `model_path` for `device` and bind inputs/outputs. Unsupported combinations are a MnbenchError.
+
+    `pin_settings`: use the runtime settings frozen for the machine-speed reference (see `mnbench.reference`)
+    instead of the benchmark's, so a change to the benchmark's settings never moves the reference."""
     device = resolve_device(device)
     check_choice("precision", precision, PRECISIONS)
     if batch <= 0:
@@ -75,10 +79,11 @@ def open_session(
         from mnbench.backends.onnxruntime_backend import OnnxRuntimeSession
 
         return OnnxRuntimeSession(device, model_path, batch=batch, precision=precision, threads=threads,
-                                  models_dir=models_dir)
+                                  models_dir=models_dir, pin_settings=pin_settings)
     from mnbench.backends.openvino_backend import OpenVinoSession
 
-    return OpenVinoSession(device, model_path, batch=batch, precision=precision, threads=threads)
+    return OpenVinoSession(device, model_path, batch=batch, precision=precision, threads=threads,
+                           pin_settings=pin_settings)
 
 
 def concrete_shape(name: str, dims: Sequence[int | str | None], batch: int, *,

@@ -62,7 +62,22 @@ def ort_session_options(
     log_severity: int = 3,
 ) -> Any:
     """SessionOptions for a latency benchmark: `threads` intra-op, one inter-op, all graph optimizations,
-    sequential execution; CPU fallback disabled for every device but `cpu`; symbolic dims fixed by name."""
+    sequential execution; CPU fallback disabled for every device but `cpu`; symbolic dims fixed by name.
+
+    Today these are the reference's frozen options plus the dims: change the benchmark's settings here, never in
+    `pinned_session_options`."""
+    options = pinned_session_options(device, threads=threads, log_severity=log_severity)
+    # A fixed batch makes the graph static: shape subgraphs fold away instead of landing on the CPU provider.
+    for dim_name, value in (free_dims or {}).items():
+        options.add_free_dimension_override_by_name(dim_name, value)
+    return options
+
+
+def pinned_session_options(device: DeviceInfo | str, *, threads: int, free_dims: dict[str, int] | None = None,
+                           log_severity: int = 3) -> Any:
+    """The machine-speed reference's SessionOptions, frozen: a baseline's reference must run alike in every later
+    check, whatever becomes of the benchmark's own settings. `free_dims` is accepted and unused (the reference's
+    graph is static), so both option builders take the same arguments."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -73,9 +88,6 @@ def ort_session_options(
     options.log_severity_level = log_severity
     if _name(device) != "cpu":
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
-    # A fixed batch makes the graph static: shape subgraphs fold away instead of landing on the CPU provider.
-    for dim_name, value in (free_dims or {}).items():
-        options.add_free_dimension_override_by_name(dim_name, value)
     return options
 
 
@@ -136,14 +148,17 @@ def onnx_input_dims(model_path: str | os.PathLike) -> list[tuple[str, list[int |
 
 class OnnxRuntimeSession(BenchSession):
     def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int,
-                 models_dir: str | os.PathLike | None = None, profile_prefix: str | None = None) -> None:
+                 models_dir: str | os.PathLike | None = None, profile_prefix: str | None = None,
+                 pin_settings: bool = False) -> None:
         """`profile_prefix`: switch ORT's profiler on (for `mnbench profile`, never for timed runs); the trace then
-        holds the one check run made here before any of the caller's."""
+        holds the one check run made here before any of the caller's. `pin_settings`: the reference's frozen
+        session options (`pinned_session_options`) instead of the benchmark's."""
         import onnxruntime as ort
 
         effective_precision = check_precision(device, precision)
         free_dims = {dims[0]: batch for _, dims in onnx_input_dims(model_path) if dims and isinstance(dims[0], str)}
-        options = ort_session_options(device, threads=threads, free_dims=free_dims)
+        make_options = pinned_session_options if pin_settings else ort_session_options
+        options = make_options(device, threads=threads, free_dims=free_dims)
         if profile_prefix is not None:
             options.enable_profiling = True
             options.profile_file_prefix = profile_prefix

@@ -25,14 +25,20 @@ READ_BACK = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERE
 
 
 def openvino_compile_config(precision: str, threads: int, device: str = "CPU") -> dict[str, Any]:
-    """compile_model properties for single-request latency: one stream, `threads` threads, explicit precision."""
+    """compile_model properties for single-request latency: one stream, `threads` threads, explicit precision.
+
+    Today these equal the reference's frozen properties: change the benchmark's settings here, never in
+    `pinned_compile_config`."""
+    return pinned_compile_config(precision, threads, device)
+
+
+def pinned_compile_config(precision: str, threads: int, device: str = "CPU") -> dict[str, Any]:
+    """The machine-speed reference's compile properties, frozen: a baseline's reference must run alike in every
+    later check, whatever becomes of the benchmark's own settings."""
     if precision not in OV_PRECISION:
         raise MnbenchError(f"unknown precision {precision!r}; choose one of: {', '.join(OV_PRECISION)}")
-    config: dict[str, Any] = {
-        "PERFORMANCE_HINT": "LATENCY",
-        "NUM_STREAMS": 1,
-        "INFERENCE_PRECISION_HINT": OV_PRECISION[precision],
-    }
+    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+                              "INFERENCE_PRECISION_HINT": OV_PRECISION[precision]}
     if device.split(".")[0] == "CPU":  # GPU/NPU plugins have no thread count and reject the property
         config["INFERENCE_NUM_THREADS"] = threads
     return config
@@ -59,13 +65,16 @@ def read_static_model(model_path: Path, batch: int):
 
 
 class OpenVinoSession(BenchSession):
-    def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int) -> None:
+    def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int,
+                 pin_settings: bool = False) -> None:
+        """`pin_settings`: the reference's frozen properties (`pinned_compile_config`) instead of the benchmark's."""
         import openvino as ov
 
         core = openvino_core()
         model, shapes = read_static_model(model_path, batch)
 
-        config = openvino_compile_config(precision, threads, device.target)
+        make_config = pinned_compile_config if pin_settings else openvino_compile_config
+        config = make_config(precision, threads, device.target)
         try:
             self._compiled = core.compile_model(model, device.target, config)
         except RuntimeError as exc:

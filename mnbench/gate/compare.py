@@ -7,18 +7,31 @@ log(median of the round's samples). Where the record carries the machine-speed r
 rounds (`record["reference"]`), the normalised value is that minus log(median of the round's reference samples):
 how fast the model ran relative to how fast the machine was at that moment. A file without `round_sizes` (older or
 foreign) falls back to FALLBACK_ROUNDS consecutive chunks of its samples as pseudo-rounds, never normalised.
+(The round's 10th percentile was tried instead of its median: steadier from run to run for v2 at 160 px on a quiet
+machine, no better under heavy contention, and worse for the gate's own validation model; see
+benchmarks/results/reference_choice.md. ROUND_QUANTILE keeps the choice in one place.)
+
+How far the reference can be trusted. Dividing by it assumes the model slows down exactly as much as the
+reference when the machine does (a slope of 1 on the log scale). Measured between separate runs, that slope was
+0.64 to 1.17 depending on the model and on what the neighbours were doing (benchmarks/results/reference_choice.md,
+benchmarks/results/gate_validation.md). So a normalised change carries an error of up to about
+SLOPE_UNCERTAINTY × shift, where shift is how much the reference itself moved between the two runs: nothing when
+the machine is as fast as it was at baseline time, ±5 % when it runs 20 % slower. That term (one standard error)
+is added to the normalised change's variance. Without it, a check on a machine much busier than at baseline time
+got a CI as narrow as on a quiet one: re-judging the 20 A/A checks of the 2026-11-28 02:34 UTC validation run,
+5 CIs missed the true change (0) without the term, none with it.
 
 Normalise or not (`use_normalisation`). Dividing by the reference removes machine drift but adds the reference's
-own noise. Keep it when the change estimate's variance is smaller with it:
-    varmean(norm_base) + varmean(norm_now)  <  varmean(raw_base) + varmean(raw_now) + drift²
-where varmean is the variance of a run's mean over its rounds (within-run, see below) and drift the shift of the
-reference's mean between the two runs (a machine that got faster or slower in between), counted only where it
-exceeds DRIFT_Z standard errors; without a between-run shift this is the plain within-run variance comparison.
+own noise and the slope error above. Keep it when the change estimate's variance is smaller with it:
+    varmean(norm_base) + varmean(norm_now) + (SLOPE_UNCERTAINTY·shift)²  <  varmean(raw_base) + varmean(raw_now) + drift²
+where varmean is the variance of a run's mean over its rounds (within-run, see below) and drift the shift,
+counted only where it exceeds DRIFT_Z standard errors; without a between-run shift this is the plain within-run
+variance comparison.
 
 Change and its CI. change = exp(mean_now − mean_base) − 1 over the chosen per-round values; the CI is Welch's t
-interval on those values (two-sided, `confidence`), taken through exp. Neighbouring rounds share the machine's
-state, so each run's variance of the mean is inflated for its lag-1 autocorrelation and its rounds count as fewer
-independent ones (`mean_variance`, AR(1)). Paired mode (two models measured in the same rounds) uses the
+interval on those values (two-sided, `confidence`), with the slope term added when normalised, taken through exp.
+Neighbouring rounds share the machine's state, so each run's variance of the mean is inflated for its lag-1
+autocorrelation and its rounds count as fewer independent ones (`mean_variance`, AR(1)). Paired mode (two models measured in the same rounds) uses the
 one-sample t interval of the per-round differences instead: drift cancels within each round.
 
 Verdicts, per model, at threshold T:
@@ -44,11 +57,13 @@ from scipy.stats import t as student_t
 from mnbench.errors import MnbenchError
 from mnbench.machine import machine_fingerprint
 
+ROUND_QUANTILE = 0.5  # the per-round statistic: the median (see the module doc)
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_CONFIDENCE = 0.95
 STOP_HALFWIDTH_FRACTION = 0.25
 FALLBACK_ROUNDS = 20  # pseudo-rounds for a file without round_sizes: like ~0.5 s rounds of a 10 s run
 DRIFT_Z = 2.0
+SLOPE_UNCERTAINTY = 0.25  # sd of the model-on-reference slope around 1 (see the module doc)
 MIN_ROUNDS_FOR_AUTOCORRELATION = 8
 # A variance estimated from fewer rounds than this can be tiny by luck and make a CI look precise: no verdict on it.
 MIN_ROUNDS_FOR_VERDICT = 10
@@ -94,7 +109,8 @@ def holm_adjust(p_values: Sequence[float]) -> list[float]:
 
 @dataclass(frozen=True, kw_only=True)
 class RoundValues:
-    """log(median) per round of a record's samples and, where measured in the same rounds, of its reference."""
+    """log(ROUND_QUANTILE) per round of a record's samples and, where measured in the same rounds, of its
+    reference."""
 
     model: np.ndarray
     reference: np.ndarray | None  # aligned with `model`; None without a usable reference
@@ -112,8 +128,8 @@ def _valid_sizes(sizes: Any, n: int) -> bool:
             and sum(sizes) == n)
 
 
-def _log_medians(chunks: Iterable[np.ndarray]) -> np.ndarray:
-    return np.log(np.array([np.median(c) for c in chunks], dtype=float))
+def _log_round_values(chunks: Iterable[np.ndarray]) -> np.ndarray:
+    return np.log(np.array([np.quantile(c, ROUND_QUANTILE) for c in chunks], dtype=float))
 
 
 def round_values(record: dict[str, Any]) -> RoundValues:
@@ -127,15 +143,15 @@ def round_values(record: dict[str, Any]) -> RoundValues:
     if sizes is None or len(sizes) < 2:
         n_chunks = min(len(samples), FALLBACK_ROUNDS)
         chunks = np.array_split(np.asarray(samples, dtype=float), n_chunks) if n_chunks else []
-        return RoundValues(model=_log_medians(chunks), reference=None, reference_name=None, method="chunks")
-    model = _log_medians(_split(samples, sizes))
+        return RoundValues(model=_log_round_values(chunks), reference=None, reference_name=None, method="chunks")
+    model = _log_round_values(_split(samples, sizes))
     reference = record.get("reference")
     ref_values = None
     if isinstance(reference, dict):
         ref_sizes, ref_samples = reference.get("round_sizes"), reference.get("samples_ms")
         if (isinstance(ref_samples, list) and _valid_sizes(ref_sizes, len(ref_samples)) and len(ref_sizes) == len(sizes)
                 and all(s > 0 for s in ref_samples)):
-            ref_values = _log_medians(_split(ref_samples, ref_sizes))
+            ref_values = _log_round_values(_split(ref_samples, ref_sizes))
     return RoundValues(model=model, reference=ref_values,
                        reference_name=reference.get("name") if ref_values is not None else None, method="rounds")
 
@@ -182,10 +198,20 @@ def use_normalisation(base: RoundValues, now: RoundValues) -> bool:
         return False
     raw = mean_variance(base.model)[0] + mean_variance(now.model)[0]
     norm = mean_variance(base.model - base.reference)[0] + mean_variance(now.model - now.reference)[0]
-    shift = float(now.reference.mean() - base.reference.mean())
+    shift = reference_shift(base, now)
     shift_se2 = mean_variance(base.reference)[0] + mean_variance(now.reference)[0]
     drift2 = shift * shift if shift * shift > DRIFT_Z ** 2 * shift_se2 else 0.0
-    return norm < raw + drift2
+    return norm + slope_variance(shift) < raw + drift2
+
+
+def reference_shift(base: RoundValues, now: RoundValues) -> float:
+    """How much slower (log scale) the reference ran now than at baseline time: the machine's change."""
+    return float(now.reference.mean() - base.reference.mean())
+
+
+def slope_variance(shift: float) -> float:
+    """The variance a normalised change inherits from not knowing the model-on-reference slope exactly."""
+    return (SLOPE_UNCERTAINTY * shift) ** 2
 
 
 # ---- one model's change ----
@@ -251,11 +277,12 @@ def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Compar
     normalised = use_normalisation(base, now)
     if normalised:
         diff, se, df = _welch(base.model - base.reference, now.model - now.reference)
+        se = math.sqrt(se * se + slope_variance(reference_shift(base, now)))
     else:
         diff, se, df = _welch(base.model, now.model)
     shift = None
     if base.reference is not None and now.reference is not None and base.reference_name == now.reference_name:
-        shift = math.expm1(float(now.reference.mean() - base.reference.mean()))
+        shift = math.expm1(reference_shift(base, now))
     method = "rounds" if base.method == now.method == "rounds" else "chunks"
     return Comparison(log_change=diff, se=se, df=df, method=method, normalised=normalised,
                       rounds_baseline=base.model.size, rounds_current=now.model.size, machine_shift=shift)

@@ -24,11 +24,11 @@ from mnbench.gate.compare import (DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, REGRESS
                                   check_machine_compatible, check_settings_compatible, check_threshold,
                                   compare_paired, compare_records, compare_results, decide, merge_retest, record_name)
 from mnbench.measure import Measurement, measure_interleaved
-from mnbench.reference import REFERENCE_NAME, make_reference_workload
+from mnbench.reference import open_reference
 from mnbench.stats import summarize
 
 MODEL = "model"
-REFERENCE = "__reference__"
+REFERENCE = "__reference__"  # the same key as in `mnbench run`
 RETEST_SEED_OFFSET = 1000  # a re-measurement shuffles its rounds differently from the first one
 
 # (what is measured, seconds so far, the change's comparison so far)
@@ -95,10 +95,11 @@ def measure_until_precise(workloads: Mapping[str, Callable[[], object]],
 
 def _as_record(model: Measurement, reference: Measurement | None = None) -> dict[str, Any]:
     """Just enough of a record for `compare_records` while measuring."""
+    from mnbench.runner import reference_fields
+
     record: dict[str, Any] = {"samples_ms": model.samples_ms, "round_sizes": model.round_sizes}
     if reference is not None:
-        record["reference"] = {"name": REFERENCE_NAME, "samples_ms": reference.samples_ms,
-                               "round_sizes": reference.round_sizes}
+        record["reference"] = reference_fields(reference)
     return record
 
 
@@ -110,11 +111,12 @@ def model_config(record: dict[str, Any]) -> ModelConfig:
                        dynamic_batch=bool(model.get("dynamic_batch", False)))
 
 
-def remeasure_record(baseline: dict[str, Any], settings: GateSettings, reference: Callable[[], None], *,
+def remeasure_record(baseline: dict[str, Any], settings: GateSettings, *,
                      models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress,
                      ) -> dict[str, Any]:
     """Export the baseline record's model with today's code, run it with the same device, precision, threads and
-    batch, measure it interleaved with the reference, and return the new record (same layout as `mnbench run`'s)."""
+    batch, measure it interleaved with the reference (on that device, precision and threads too), and return the
+    new record (same layout as `mnbench run`'s)."""
     from mnbench.backends import open_session
     from mnbench.devices import resolve_device
     from mnbench.export import DEFAULT_OPSET, export_model
@@ -125,13 +127,15 @@ def remeasure_record(baseline: dict[str, Any], settings: GateSettings, reference
     exported = export_model(model_config(baseline), models_dir=models_dir, opset=opset, progress=False)
     precision = baseline.get("requested_precision") or baseline["precision"]
     with open_session(device, exported.path, batch=baseline["batch"], precision=precision,
-                      threads=baseline["threads"], models_dir=models_dir) as session:
+                      threads=baseline["threads"], models_dir=models_dir) as session, \
+            open_reference(device, precision=precision, threads=baseline["threads"],
+                           models_dir=models_dir) as reference:
         check_settings_compatible(baseline, session.info)  # what actually runs here, not what was asked
         measured, _ = measure_until_precise(
-            {MODEL: session.infer, REFERENCE: reference},
+            {MODEL: session.infer, REFERENCE: reference.infer},
             lambda m: compare_records(baseline, _as_record(m[MODEL], m[REFERENCE])),
             settings, label=record_name(baseline), on_progress=on_progress)
-        return make_record(exported, device, session.info, measured[MODEL], measured[REFERENCE])
+        return make_record(exported, device, session.info, measured[MODEL], measured[REFERENCE], reference.info)
 
 
 def check_baseline(baseline_doc: dict[str, Any], settings: GateSettings = GateSettings(), *,
@@ -155,11 +159,10 @@ def check_baseline(baseline_doc: dict[str, Any], settings: GateSettings = GateSe
                              runtimes={r["runtime"] for r in baseline_records})
     for record in baseline_records:
         resolve_device(record["device"])
-    reference = make_reference_workload()
 
     def measure_all(indices, run_settings) -> None:
         for i in indices:
-            current[i] = remeasure_record(baseline_records[i], run_settings, reference, models_dir=models_dir,
+            current[i] = remeasure_record(baseline_records[i], run_settings, models_dir=models_dir,
                                           on_progress=on_progress)
 
     current: list[dict[str, Any]] = [{}] * len(baseline_records)
