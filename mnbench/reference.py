@@ -6,10 +6,11 @@ the machine got slower, not the model.
 
 Why a network on the model's own runtime, device, precision and threads, and not a numpy kernel: a shared machine
 slows a 2-thread runtime call (a preempted worker stalls the whole call, the thread pool wakes or spins) differently
-from a single-threaded GEMM. Measured on a shared 2-core VM over 10 separate runs of two models (v1 0.25 at 96 px
-and v2 1.0 at 160 px), the model-over-reference ratio varied between runs with a standard deviation of 3.4–4.2 %
-against a numpy reference (GEMMs plus a memory-bound add), and 2.7–2.8 % against this one; the models' absolute
-times varied 9–11 %. Figures and script: benchmarks/results/reference_choice.md.
+from a single-threaded GEMM. Over 10 separate runs on a shared 2-core VM under heavy contention
+(benchmarks/results/reference_choice.md), the per-run model-over-reference ratio of the round medians varied with a
+standard deviation of 2.5 % (v1 0.25 at 96 px) and 11.0 % (v2 1.0 at 160 px) against this reference, 2.9 % and
+13.2 % against the numpy one mnbench used at first (GEMMs plus a memory-bound add), where absolute times varied 8 %
+and 21 %. An exploratory set of runs on a quieter machine gave 2.7 % against 4.4 % for the small model.
 
 What stays independent of the code under test:
 - the graph is built here with onnx.helper (not exported from torch), from fixed sizes and a fixed seed; its

@@ -214,10 +214,27 @@ def test_a_model_that_slows_less_than_the_reference_is_not_called_faster(rng):
     assert m.verdict != IMPROVEMENT
 
 
+def test_an_inconclusive_check_after_a_big_machine_shift_says_so(rng):
+    # Measuring longer cannot narrow an interval that is wide because the machine moved: the note says what helps.
+    baseline = make_doc(make_record(rng))
+    current = make_record(rng, model_ms=2.0 * 1.08, machine_speed=np.full(20, math.log(1.5)))
+    (m,) = compare_results(baseline, make_doc(current)).models
+    assert m.verdict == INCONCLUSIVE
+    assert "50% slower" in m.note and "--baseline-model" in m.note
+
+
 def test_a_reference_with_another_name_is_not_divided_out(rng):
     base, now = make_record(rng), make_record(rng)
     now["reference"]["name"] = "some-other-reference"
     assert not compare_records(base, now).normalised
+
+
+def test_a_baseline_with_an_older_reference_says_why_it_is_not_normalised(rng):
+    baseline = make_doc(make_record(rng))
+    baseline["records"][0]["reference"]["name"] = "numpy-gemm96x48-add2MiB-v1"  # mnbench's first reference
+    report = compare_results(baseline, make_doc(make_record(rng)))
+    assert not report.models[0].normalised
+    assert any("another machine-speed reference" in note for note in report.notes)
 
 
 # ---- files without rounds (older or foreign) ----

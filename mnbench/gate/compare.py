@@ -12,14 +12,15 @@ machine, no better under heavy contention, and worse for the gate's own validati
 benchmarks/results/reference_choice.md. ROUND_QUANTILE keeps the choice in one place.)
 
 How far the reference can be trusted. Dividing by it assumes the model slows down exactly as much as the
-reference when the machine does (a slope of 1 on the log scale). Measured between separate runs, that slope was
-0.64 to 1.17 depending on the model and on what the neighbours were doing (benchmarks/results/reference_choice.md,
-benchmarks/results/gate_validation.md). So a normalised change carries an error of up to about
-SLOPE_UNCERTAINTY × shift, where shift is how much the reference itself moved between the two runs: nothing when
+reference when the machine does (a slope of 1 on the log scale). Measured between separate runs on the shared VM,
+that slope was 0.64–0.81 for v1 0.25 at 96 px (two gate validations and benchmarks/results/reference_choice.md),
+and for v2 1.0 at 160 px 1.17 on a quiet machine but 1.5–2.1 under heavy memory contention, which a small reference
+does not feel. So a normalised change carries an error of about SLOPE_UNCERTAINTY × shift, where shift is how much the reference itself moved between the two runs: nothing when
 the machine is as fast as it was at baseline time, ±5 % when it runs 20 % slower. That term (one standard error)
 is added to the normalised change's variance. Without it, a check on a machine much busier than at baseline time
-got a CI as narrow as on a quiet one: re-judging the 20 A/A checks of the 2026-11-28 02:34 UTC validation run,
-5 CIs missed the true change (0) without the term, none with it.
+got a CI as narrow as on a quiet one: re-judging the 20 A/A checks of each of two validation runs, 5 of 20 CIs
+missed the true change (0) without the term, 0 and 1 with it. It does not cover a large model under heavy memory
+contention (slope 1.5–2): there only paired mode, both models measured in the same rounds, gives a sound answer.
 
 Normalise or not (`use_normalisation`). Dividing by the reference removes machine drift but adds the reference's
 own noise and the slope error above. Keep it when the change estimate's variance is smaller with it:
@@ -232,6 +233,14 @@ class Comparison:
     @property
     def change(self) -> float:
         return math.expm1(self.log_change)
+
+    @property
+    def mostly_machine_shift(self) -> bool:
+        """Whether most of the CI's width comes from how far the machine moved since the baseline (the slope term),
+        so measuring longer would not help."""
+        if not self.normalised or self.machine_shift is None or not math.isfinite(self.se) or self.se == 0.0:
+            return False
+        return slope_variance(math.log1p(self.machine_shift)) > 0.5 * self.se * self.se
 
     def interval(self, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
         """Two-sided CI of the change (a fraction: 0.1 = 10 % slower); (-1, inf) when nothing is known."""
@@ -449,6 +458,13 @@ def decide(items: Sequence[tuple[str, dict, dict | None, Comparison | None]], *,
             verdict, note = IMPROVEMENT, "faster beyond the threshold: refresh the baseline to keep the gate tight"
         elif high <= threshold:
             verdict, note = PASS, ""
+        elif comparison.mostly_machine_shift:
+            shift = comparison.machine_shift
+            verdict, note = INCONCLUSIVE, (
+                f"CI reaches above {threshold:.0%}: the machine runs {abs(shift):.0%} "
+                f"{'slower' if shift > 0 else 'faster'} than when the baseline was recorded, more than the reference "
+                "can vouch for; record the baseline again on this kind of runner, or compare both models in one "
+                "process (--baseline-model/--model)")
         else:
             verdict, note = INCONCLUSIVE, (f"CI reaches above {threshold:.0%}: measure longer (--max-time) "
                                            "or on a quieter machine")
@@ -491,6 +507,12 @@ def compare_results(baseline_doc: dict[str, Any], current_doc: dict[str, Any], t
     for base, now in match_records(baseline_doc, current_doc):
         items.append((record_name(base), base, now, compare_records(base, now) if now is not None else None))
     notes = []
+    reference_changed = any(base.get("reference") and now.get("reference")
+                            and base["reference"].get("name") != now["reference"].get("name")
+                            for _, base, now, _ in items if now is not None)
+    if reference_changed:
+        notes.append("the baseline was measured with another machine-speed reference (an older mnbench): compared "
+                     "on absolute times; record a new baseline to get the normalisation back")
     if any(c is not None and c.method == "chunks" for *_, c in items):
         notes.append("some records have no interleaved rounds (older or foreign file): compared on chunks of "
                      "their samples, without the machine-speed reference")
