@@ -53,8 +53,9 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 #   "runtime_version": str, "settings": {...}  effective runtime settings read back (threads, hints, streams)
 #   "requested_precision": str   what was asked, when it differs from `precision` (what ran)
 #   "model_path": str, "model": {"slug": ...}
-#   "reference": {"name", "samples_ms", "round_sizes"}  the machine-speed reference measured in the same interleaved
-#                          rounds as this record (`mnbench check` divides it out)
+#   "reference": {"name", "runtime", "precision", "threads", "samples_ms", "round_sizes"}  the machine-speed
+#                          reference (mnbench.reference) measured in the same interleaved rounds as this record
+#                          (`mnbench check` divides it out)
 
 
 class DamagedResultError(MnbenchError):
