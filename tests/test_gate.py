@@ -319,8 +319,8 @@ def test_measuring_stops_once_precise_and_never_before_the_minimum_rounds():
 
     def precise(measured):
         calls.append(len(measured["a"].round_sizes))
-        return Comparison(log_change=0.0, se=0.0, df=10.0, method="rounds", normalised=False, rounds_baseline=1,
-                          rounds_current=1)
+        return [Comparison(log_change=0.0, se=0.0, df=10.0, method="rounds", normalised=False, rounds_baseline=1,
+                           rounds_current=1)]
 
     settings = GateSettings(max_time_s=30.0, min_rounds=3, slice_s=0.02, round_s=0.005, warmup_s=0.0,
                             rewarm_s=0.0)
@@ -329,6 +329,33 @@ def test_measuring_stops_once_precise_and_never_before_the_minimum_rounds():
     assert rounds >= 3 and calls[-1] == rounds
     assert all(n < 3 for n in calls[:-1])  # it went on only while below the minimum
     assert len(measured["a"].samples_ms) == sum(measured["a"].round_sizes)
+
+
+def test_measuring_goes_on_until_every_model_of_a_group_is_precise():
+    settings = GateSettings(max_time_s=30.0, min_rounds=1, slice_s=0.02, round_s=0.005, warmup_s=0.0,
+                            rewarm_s=0.0)
+
+    def at(se):
+        return Comparison(log_change=0.0, se=se, df=30.0, method="rounds", normalised=False, rounds_baseline=20,
+                          rounds_current=20)
+
+    def one_precise_one_slow(measured):
+        rounds = len(measured["a"].round_sizes)
+        return [at(0.0), at(0.0 if rounds >= 6 else 1.0)]
+
+    measured, comparisons = measure_until_precise({"a": lambda: None, "b": lambda: None}, one_precise_one_slow,
+                                                  settings)
+    assert len(measured["a"].round_sizes) >= 6
+    assert all(c.precise_enough(settings.threshold) for c in comparisons)
+
+
+def test_records_are_re_measured_in_the_groups_run_measured_them_in(rng):
+    from mnbench.gate.remeasure import measured_together
+
+    records = [make_record(rng, variant="separable"), make_record(rng, variant="standard"),
+               make_record(rng, variant="separable", width=0.5), make_record(rng, variant="standard", device="openvino"),
+               make_record(rng, variant="separable", threads=1)]
+    assert measured_together(records) == [[0, 1], [2], [3], [4]]
 
 
 # ---- output formats ----
@@ -502,15 +529,19 @@ def test_check_baseline_end_to_end_writes_a_valid_current_result(tmp_path, rng):
     from mnbench.gate.remeasure import check_baseline
     from mnbench.machine import machine_info
 
-    baseline = make_doc(make_record(rng, threads=1), machine=machine_info())
+    baseline = make_doc(make_record(rng, threads=1), make_record(rng, threads=1, variant="standard"),
+                        machine=machine_info())
     settings = GateSettings(max_time_s=2.0, warmup_s=0.2)
     report, current = check_baseline(baseline, settings, models_dir=tmp_path)
     results.validate_result(current)
-    (record,) = current["records"]
-    assert record["reference"]["name"] == REFERENCE_NAME
-    assert len(record["reference"]["round_sizes"]) == len(record["round_sizes"])
-    assert (record["arch"], record["width"], record["resolution"], record["threads"]) == ("v1", 0.25, 96, 1)
-    assert report.mode == "remeasure" and len(report.models) == 1
+    separable, standard = current["records"]
+    assert separable["reference"]["name"] == REFERENCE_NAME
+    assert len(separable["reference"]["round_sizes"]) == len(separable["round_sizes"])
+    assert (separable["arch"], separable["width"], separable["resolution"], separable["threads"]) == ("v1", 0.25, 96, 1)
+    assert standard["variant"] == "standard"
+    # Both variants were measured together, as `mnbench run` measured them: the same rounds, one reference.
+    assert standard["reference"]["samples_ms"] == separable["reference"]["samples_ms"]
+    assert report.mode == "remeasure" and len(report.models) == 2
 
 
 def test_a_baseline_with_too_few_rounds_gets_no_verdict(rng):

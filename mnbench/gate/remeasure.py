@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -61,11 +62,12 @@ def _no_progress(label: str, elapsed_s: float, comparison: Comparison) -> None:
 
 
 def measure_until_precise(workloads: Mapping[str, Callable[[], object]],
-                          compare: Callable[[dict[str, Measurement]], Comparison], settings: GateSettings, *,
+                          compare: Callable[[dict[str, Measurement]], list[Comparison]], settings: GateSettings, *,
                           label: str = "", on_progress: OnProgress = _no_progress,
-                          ) -> tuple[dict[str, Measurement], Comparison]:
-    """Measure `workloads` interleaved, slice by slice, until `compare(measurements so far)` is precise enough
-    (with at least `min_rounds` rounds) or `max_time_s` has passed. Never stops on the p-value."""
+                          ) -> tuple[dict[str, Measurement], list[Comparison]]:
+    """Measure `workloads` interleaved, slice by slice, until every comparison `compare(measurements so far)`
+    returns is precise enough (with at least `min_rounds` rounds) or `max_time_s` has passed. Never stops on the
+    p-value. `on_progress` sees the least precise comparison."""
     samples: dict[str, list[float]] = {name: [] for name in workloads}
     sizes: dict[str, list[int]] = {name: [] for name in workloads}
     start = time.monotonic()
@@ -82,15 +84,16 @@ def measure_until_precise(workloads: Mapping[str, Callable[[], object]],
             sizes[name].extend(m.round_sizes)
         so_far = {name: Measurement(samples_ms=list(samples[name]), round_sizes=list(sizes[name]))
                   for name in workloads}
-        comparison = compare(so_far)
+        comparisons = compare(so_far)
         elapsed_s = time.monotonic() - start
-        on_progress(label, elapsed_s, comparison)
+        on_progress(label, elapsed_s, max(comparisons, key=lambda c: c.half_width(settings.confidence)))
         n_rounds = len(next(iter(sizes.values())))
-        if n_rounds >= settings.min_rounds and comparison.precise_enough(settings.threshold, settings.confidence):
+        if n_rounds >= settings.min_rounds and all(c.precise_enough(settings.threshold, settings.confidence)
+                                                   for c in comparisons):
             break
         if elapsed_s >= settings.max_time_s:
             break
-    return so_far, comparison
+    return so_far, comparisons
 
 
 def _as_record(model: Measurement, reference: Measurement | None = None) -> dict[str, Any]:
@@ -111,38 +114,58 @@ def model_config(record: dict[str, Any]) -> ModelConfig:
                        dynamic_batch=bool(model.get("dynamic_batch", False)))
 
 
-def remeasure_record(baseline: dict[str, Any], settings: GateSettings, *,
-                     models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress,
-                     ) -> dict[str, Any]:
-    """Export the baseline record's model with today's code, run it with the same device, precision, threads and
-    batch, measure it interleaved with the reference (on that device, precision and threads too), and return the
-    new record (same layout as `mnbench run`'s)."""
+def measured_together(records: list[dict[str, Any]]) -> list[list[int]]:
+    """Indices of `records` grouped as `mnbench run` measured them: the variants of one arch, width, resolution and
+    batch on one device, with one precision and thread count, in the same interleaved rounds. Re-measuring a group
+    together keeps each model's neighbours in the rounds (whose spinning threads and cache traffic the model and
+    the reference feel) as they were at baseline time."""
+    groups: dict[tuple, list[int]] = {}
+    for i, record in enumerate(records):
+        key = tuple(record.get(k) for k in ("device", "runtime", "arch", "width", "resolution", "batch", "threads"))
+        groups.setdefault(key + (record.get("requested_precision") or record.get("precision"),), []).append(i)
+    return list(groups.values())
+
+
+def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
+                    models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress,
+                    ) -> list[dict[str, Any]]:
+    """Export each baseline record's model with today's code, run them with the same device, precision, threads and
+    batch, measure them interleaved with the reference (on that device, precision and threads too) until every
+    change is precise enough, and return the new records (same layout as `mnbench run`'s), in order."""
     from mnbench.backends import open_session
     from mnbench.devices import resolve_device
     from mnbench.export import DEFAULT_OPSET, export_model
     from mnbench.runner import make_record
 
-    device = resolve_device(baseline["device"])
-    opset = (baseline.get("model") or {}).get("opset") or DEFAULT_OPSET
-    exported = export_model(model_config(baseline), models_dir=models_dir, opset=opset, progress=False)
-    precision = baseline.get("requested_precision") or baseline["precision"]
-    with open_session(device, exported.path, batch=baseline["batch"], precision=precision,
-                      threads=baseline["threads"], models_dir=models_dir) as session, \
-            open_reference(device, precision=precision, threads=baseline["threads"],
-                           models_dir=models_dir) as reference:
-        check_settings_compatible(baseline, session.info)  # what actually runs here, not what was asked
+    first = baselines[0]
+    device = resolve_device(first["device"])
+    precision = first.get("requested_precision") or first["precision"]
+    with ExitStack() as stack:
+        opened = []
+        for baseline in baselines:
+            opset = (baseline.get("model") or {}).get("opset") or DEFAULT_OPSET
+            exported = export_model(model_config(baseline), models_dir=models_dir, opset=opset, progress=False)
+            session = stack.enter_context(open_session(device, exported.path, batch=baseline["batch"],
+                                                       precision=precision, threads=baseline["threads"],
+                                                       models_dir=models_dir))
+            check_settings_compatible(baseline, session.info)  # what actually runs here, not what was asked
+            opened.append((exported, session))
+        reference = stack.enter_context(open_reference(device, precision=precision, threads=first["threads"],
+                                                       models_dir=models_dir))
+        workloads = {f"{MODEL}{i}": session.infer for i, (_, session) in enumerate(opened)}
         measured, _ = measure_until_precise(
-            {MODEL: session.infer, REFERENCE: reference.infer},
-            lambda m: compare_records(baseline, _as_record(m[MODEL], m[REFERENCE])),
-            settings, label=record_name(baseline), on_progress=on_progress)
-        return make_record(exported, device, session.info, measured[MODEL], measured[REFERENCE], reference.info)
+            workloads | {REFERENCE: reference.infer},
+            lambda m: [compare_records(b, _as_record(m[f"{MODEL}{i}"], m[REFERENCE])) for i, b in enumerate(baselines)],
+            settings, label=", ".join(record_name(b) for b in baselines), on_progress=on_progress)
+        return [make_record(exported, device, session.info, measured[f"{MODEL}{i}"], measured[REFERENCE],
+                            reference.info) for i, (exported, session) in enumerate(opened)]
 
 
 def check_baseline(baseline_doc: dict[str, Any], settings: GateSettings = GateSettings(), *,
                    models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress,
                    ) -> tuple[GateReport, dict[str, Any]]:
-    """Re-measure every record of `baseline_doc` here and compare; a model that regresses is re-measured once and
-    fails only if it regresses again. Returns the report and the current result document (the latest
+    """Re-measure every record of `baseline_doc` here, in the groups `mnbench run` measured together, and compare;
+    a model that regresses is re-measured once (with its group) and fails only if it regresses again. Returns the report and the current result document (the latest
     measurement of each model), ready for `results.write_result`.
 
     MnbenchError, before anything is measured, when the baseline is from an incompatible machine or names a device
@@ -160,18 +183,24 @@ def check_baseline(baseline_doc: dict[str, Any], settings: GateSettings = GateSe
     for record in baseline_records:
         resolve_device(record["device"])
 
-    def measure_all(indices, run_settings) -> None:
-        for i in indices:
-            current[i] = remeasure_record(baseline_records[i], run_settings, models_dir=models_dir,
-                                          on_progress=on_progress)
+    groups = measured_together(baseline_records)
+
+    def measure_groups(indices, run_settings) -> None:
+        for group in groups:
+            if not set(group) & set(indices):
+                continue
+            records = remeasure_group([baseline_records[i] for i in group], run_settings, models_dir=models_dir,
+                                      on_progress=on_progress)
+            for i, record in zip(group, records):
+                current[i] = record
 
     current: list[dict[str, Any]] = [{}] * len(baseline_records)
-    measure_all(range(len(baseline_records)), settings)
+    measure_groups(range(len(baseline_records)), settings)
     doc = results.new_result(machine, list(current))
     report = compare_results(baseline_doc, doc, settings.threshold, confidence=settings.confidence, mode="remeasure")
     failing = [i for i, m in enumerate(report.models) if m.verdict == REGRESSION]
     if failing:
-        measure_all(failing, dataclasses.replace(settings, seed=settings.seed + RETEST_SEED_OFFSET))
+        measure_groups(failing, dataclasses.replace(settings, seed=settings.seed + RETEST_SEED_OFFSET))
         doc = results.new_result(machine, list(current))
         retest = compare_results(baseline_doc, doc, settings.threshold, confidence=settings.confidence,
                                  mode="remeasure")
@@ -197,9 +226,9 @@ def check_paired(baseline_model: str | os.PathLike, model: str | os.PathLike, de
                 f"{resolved.name}/{new.info.get('runtime')} {new.info.get('precision')}")
         # Both must run alike (a model that cannot take the precision falls back differently): say which differs.
         check_settings_compatible({**old.info, "model": {"slug": old_path.name}, "device": resolved.name}, new.info)
-        measured, comparison = measure_until_precise(
+        measured, (comparison,) = measure_until_precise(
             {"baseline": old.infer, "current": new.infer},
-            lambda m: compare_paired(_as_record(m["baseline"]), _as_record(m["current"])),
+            lambda m: [compare_paired(_as_record(m["baseline"]), _as_record(m["current"]))],
             settings, label=name, on_progress=on_progress)
     base_record = {"latency_ms": summarize(measured["baseline"].samples_ms)}
     current_record = {"latency_ms": summarize(measured["current"].samples_ms)}
