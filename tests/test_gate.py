@@ -214,6 +214,17 @@ def test_a_model_that_slows_less_than_the_reference_is_not_called_faster(rng):
     assert m.verdict != IMPROVEMENT
 
 
+def test_measuring_stops_on_the_part_of_the_interval_that_measuring_shrinks():
+    # A wide interval that is all slope term (the machine moved) cannot narrow with more rounds: stop anyway.
+    def at(se, slope_se):
+        return Comparison(log_change=0.0, se=se, df=30.0, method="rounds", normalised=True, rounds_baseline=20,
+                          rounds_current=20, slope_se=slope_se)
+
+    assert at(math.hypot(0.005, 0.05), 0.05).precise_enough(0.10)
+    assert at(math.hypot(0.005, 0.05), 0.05).half_width() > 0.05
+    assert not at(math.hypot(0.02, 0.05), 0.05).precise_enough(0.10)
+
+
 def test_an_inconclusive_check_after_a_big_machine_shift_says_so(rng):
     # Measuring longer cannot narrow an interval that is wide because the machine moved: the note says what helps.
     baseline = make_doc(make_record(rng))

@@ -15,16 +15,18 @@ How far the reference can be trusted. Dividing by it assumes the model slows dow
 reference when the machine does (a slope of 1 on the log scale). Measured between separate runs on the shared VM,
 that slope was 0.64–0.81 for v1 0.25 at 96 px (two gate validations and benchmarks/results/reference_choice.md),
 and for v2 1.0 at 160 px 1.17 on a quiet machine but 1.5–2.1 under heavy memory contention, which a small reference
-does not feel. So a normalised change carries an error of about SLOPE_UNCERTAINTY × shift, where shift is how much the reference itself moved between the two runs: nothing when
-the machine is as fast as it was at baseline time, ±5 % when it runs 20 % slower. That term (one standard error)
-is added to the normalised change's variance. Without it, a check on a machine much busier than at baseline time
+does not feel. So a normalised change carries an error of about SLOPE_UNCERTAINTY × shift, where shift is how
+much the reference itself moved between the two runs: nothing when the machine is as fast as it was at baseline
+time, ±5 % when it runs 20 % slower. That term (one standard error, `Comparison.slope_se`) is added to the
+normalised change's variance. Without it, a check on a machine much busier than at baseline time
 got a CI as narrow as on a quiet one: re-judging the 20 A/A checks of each of two validation runs, 5 of 20 CIs
 missed the true change (0) without the term, 0 and 1 with it. It does not cover a large model under heavy memory
 contention (slope 1.5–2): there only paired mode, both models measured in the same rounds, gives a sound answer.
 
 Normalise or not (`use_normalisation`). Dividing by the reference removes machine drift but adds the reference's
 own noise and the slope error above. Keep it when the change estimate's variance is smaller with it:
-    varmean(norm_base) + varmean(norm_now) + (SLOPE_UNCERTAINTY·shift)²  <  varmean(raw_base) + varmean(raw_now) + drift²
+    varmean(norm_base) + varmean(norm_now) + (SLOPE_UNCERTAINTY·shift)²  <  varmean(raw_base) + varmean(raw_now)
+                                                                            + drift²
 where varmean is the variance of a run's mean over its rounds (within-run, see below) and drift the shift,
 counted only where it exceeds DRIFT_Z standard errors; without a between-run shift this is the plain within-run
 variance comparison.
@@ -32,8 +34,9 @@ variance comparison.
 Change and its CI. change = exp(mean_now − mean_base) − 1 over the chosen per-round values; the CI is Welch's t
 interval on those values (two-sided, `confidence`), with the slope term added when normalised, taken through exp.
 Neighbouring rounds share the machine's state, so each run's variance of the mean is inflated for its lag-1
-autocorrelation and its rounds count as fewer independent ones (`mean_variance`, AR(1)). Paired mode (two models measured in the same rounds) uses the
-one-sample t interval of the per-round differences instead: drift cancels within each round.
+autocorrelation and its rounds count as fewer independent ones (`mean_variance`, AR(1)). Paired mode (two models
+measured in the same rounds) uses the one-sample t interval of the per-round differences instead: drift cancels
+within each round.
 
 Verdicts, per model, at threshold T:
 - regression:   Holm-adjusted one-sided p < (1 − confidence)/2, the p-value for H0: change ≤ T. This implies the
@@ -42,8 +45,8 @@ Verdicts, per model, at threshold T:
 - pass:         the CI's upper bound is at most T: a regression beyond T is ruled out.
 - inconclusive: anything else: the CI still reaches above T at the time limit, too wide to decide.
 - missing:      the baseline has the model, the current results do not.
-Measuring stops when the CI's half-width is at most STOP_HALFWIDTH_FRACTION × T or at the time limit, never on the
-p-value (`precise_enough`).
+Measuring stops when the CI's half-width, leaving out the slope term (which no amount of measuring shrinks), is at
+most STOP_HALFWIDTH_FRACTION × T, or at the time limit; never on the p-value (`precise_enough`).
 """
 
 from __future__ import annotations
@@ -110,8 +113,8 @@ def holm_adjust(p_values: Sequence[float]) -> list[float]:
 
 @dataclass(frozen=True, kw_only=True)
 class RoundValues:
-    """log(ROUND_QUANTILE) per round of a record's samples and, where measured in the same rounds, of its
-    reference."""
+    """log(the ROUND_QUANTILE quantile) per round of a record's samples and, where measured in the same rounds, of
+    its reference."""
 
     model: np.ndarray
     reference: np.ndarray | None  # aligned with `model`; None without a usable reference
@@ -229,6 +232,7 @@ class Comparison:
     rounds_baseline: int
     rounds_current: int
     machine_shift: float | None = None  # exp(mean ref now − mean ref base) − 1: >0 means the machine got slower
+    slope_se: float = 0.0  # the part of `se` that is the slope term (see the module doc); 0 unless normalised
 
     @property
     def change(self) -> float:
@@ -238,9 +242,7 @@ class Comparison:
     def mostly_machine_shift(self) -> bool:
         """Whether most of the CI's width comes from how far the machine moved since the baseline (the slope term),
         so measuring longer would not help."""
-        if not self.normalised or self.machine_shift is None or not math.isfinite(self.se) or self.se == 0.0:
-            return False
-        return slope_variance(math.log1p(self.machine_shift)) > 0.5 * self.se * self.se
+        return math.isfinite(self.se) and self.slope_se ** 2 > 0.5 * self.se ** 2
 
     def interval(self, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:
         """Two-sided CI of the change (a fraction: 0.1 = 10 % slower); (-1, inf) when nothing is known."""
@@ -254,8 +256,12 @@ class Comparison:
         return (high - low) / 2.0
 
     def precise_enough(self, threshold: float, confidence: float = DEFAULT_CONFIDENCE) -> bool:
-        """The stopping rule: the CI's half-width is at most STOP_HALFWIDTH_FRACTION of the threshold."""
-        return self.half_width(confidence) <= STOP_HALFWIDTH_FRACTION * threshold
+        """The stopping rule: the CI's half-width without the slope term (the part measuring longer shrinks) is at
+        most STOP_HALFWIDTH_FRACTION of the threshold."""
+        if not math.isfinite(self.se):
+            return False
+        measurable = replace(self, se=math.sqrt(max(self.se ** 2 - self.slope_se ** 2, 0.0)), slope_se=0.0)
+        return measurable.half_width(confidence) <= STOP_HALFWIDTH_FRACTION * threshold
 
     def p_value(self, threshold: float) -> float:
         """One-sided p for H0: change ≤ threshold (small when the change is clearly beyond it)."""
@@ -284,9 +290,11 @@ def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Compar
     """The change of `current` over `baseline`, two independent runs of the same model (Welch on per-round values)."""
     base, now = round_values(baseline), round_values(current)
     normalised = use_normalisation(base, now)
+    slope_se = 0.0
     if normalised:
         diff, se, df = _welch(base.model - base.reference, now.model - now.reference)
-        se = math.sqrt(se * se + slope_variance(reference_shift(base, now)))
+        slope_se = math.sqrt(slope_variance(reference_shift(base, now)))
+        se = math.sqrt(se * se + slope_se * slope_se)
     else:
         diff, se, df = _welch(base.model, now.model)
     shift = None
@@ -294,7 +302,8 @@ def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Compar
         shift = math.expm1(reference_shift(base, now))
     method = "rounds" if base.method == now.method == "rounds" else "chunks"
     return Comparison(log_change=diff, se=se, df=df, method=method, normalised=normalised,
-                      rounds_baseline=base.model.size, rounds_current=now.model.size, machine_shift=shift)
+                      rounds_baseline=base.model.size, rounds_current=now.model.size, machine_shift=shift,
+                      slope_se=slope_se)
 
 
 def compare_paired(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:

@@ -165,8 +165,9 @@ def check_baseline(baseline_doc: dict[str, Any], settings: GateSettings = GateSe
                    models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress,
                    ) -> tuple[GateReport, dict[str, Any]]:
     """Re-measure every record of `baseline_doc` here, in the groups `mnbench run` measured together, and compare;
-    a model that regresses is re-measured once (with its group) and fails only if it regresses again. Returns the report and the current result document (the latest
-    measurement of each model), ready for `results.write_result`.
+    a model that regresses is re-measured once (with its group) and fails only if it regresses again. Returns the
+    report and the current result document (the latest measurement of each model), ready for
+    `results.write_result`.
 
     MnbenchError, before anything is measured, when the baseline is from an incompatible machine or names a device
     this machine lacks.
