@@ -13,7 +13,7 @@ benchmarks/results/reference_choice.md. ROUND_QUANTILE keeps the choice in one p
 
 How far the reference can be trusted. Dividing by it assumes the model slows down exactly as much as the
 reference when the machine does (a slope of 1 on the log scale). Measured between separate runs on the shared VM,
-that slope was 0.64–0.81 for v1 0.25 at 96 px (two gate validations and benchmarks/results/reference_choice.md),
+that slope was 0.64–0.94 for v1 0.25 at 96 px (three gate validations and benchmarks/results/reference_choice.md),
 and for v2 1.0 at 160 px 1.17 on a quiet machine but 1.5–2.1 under heavy memory contention, which a small reference
 does not feel. So a normalised change carries an error of about SLOPE_UNCERTAINTY × shift, where shift is how
 much the reference itself moved between the two runs: nothing when the machine is as fast as it was at baseline
