@@ -134,42 +134,41 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
                 doc.setdefault("peaks", {})[device.name] = _device_peak(device, plan, reports_dir, on_status)
             with ExitStack() as device_stack:
                 reference = None
-                if plan.with_reference:
+                if plan.with_reference:  # one reference session per device, measured in every group's rounds
                     reference = device_stack.enter_context(open_reference(
                         device, precision=plan.precision, threads=plan.threads, models_dir=models_dir))
-                _measure_groups(plan, device, groups, reference, doc, total, models_dir, on_round, on_group)
+                for configs in groups:
+                    label = f"{configs[0].arch} w{configs[0].width:g} r{configs[0].resolution} on {device.name}"
+                    on_group(len(doc["records"]) // len(plan.variants), total, label)
+                    doc["records"] += _measure_group(plan, device, configs, reference, models_dir, on_round)
     except KeyboardInterrupt as exc:
         exc.partial_result = doc if doc["records"] else None  # type: ignore[attr-defined]
         raise
     return doc
 
 
-def _measure_groups(plan: RunPlan, device, groups, reference, doc, total, models_dir, on_round, on_group) -> None:
-    """Each group's variants on `device`, interleaved with the reference session (None: without), into `doc`."""
+def _measure_group(plan: RunPlan, device, configs: list[ModelConfig], reference, models_dir: Path | None,
+                   on_round) -> list[dict[str, Any]]:
+    """The records of one group's variants on `device`, measured interleaved with `reference` (None: without)."""
     from mnbench.backends import open_session
     from mnbench.export import export_model
     from mnbench.measure import measure_interleaved
 
-    for configs in groups:
-        label = f"{configs[0].arch} w{configs[0].width:g} r{configs[0].resolution} on {device.name}"
-        on_group(len(doc["records"]) // len(plan.variants), total, label)
-        exported = [export_model(c, models_dir=models_dir, progress=False) for c in configs]
-        with ExitStack() as stack:
-            sessions = [stack.enter_context(open_session(device, e.path, batch=plan.batch,
-                                                         precision=plan.precision, threads=plan.threads,
-                                                         models_dir=models_dir)) for e in exported]
-            workloads = {e.config.variant: s.infer for e, s in zip(exported, sessions)}
-            if reference is not None:
-                workloads[REFERENCE_WORKLOAD] = reference.infer
-            m = plan.measure
-            measured = measure_interleaved(workloads, min_time_s=m.min_time_s, max_time_s=m.max_time_s,
-                                           warmup_s=m.warmup_s, target_rel_ci=m.target_rel_ci,
-                                           round_s=m.round_s, seed=m.seed, on_round=on_round,
-                                           min_rounds=m.min_rounds)
-            for e, s in zip(exported, sessions):
-                doc["records"].append(make_record(e, device, s.info, measured[e.config.variant],
-                                                  measured.get(REFERENCE_WORKLOAD),
-                                                  reference.info if reference is not None else None))
+    exported = [export_model(c, models_dir=models_dir, progress=False) for c in configs]
+    with ExitStack() as stack:
+        sessions = [stack.enter_context(open_session(device, e.path, batch=plan.batch, precision=plan.precision,
+                                                     threads=plan.threads, models_dir=models_dir))
+                    for e in exported]
+        workloads = {e.config.variant: s.infer for e, s in zip(exported, sessions)}
+        if reference is not None:
+            workloads[REFERENCE_WORKLOAD] = reference.infer
+        m = plan.measure
+        measured = measure_interleaved(workloads, min_time_s=m.min_time_s, max_time_s=m.max_time_s,
+                                       warmup_s=m.warmup_s, target_rel_ci=m.target_rel_ci, round_s=m.round_s,
+                                       seed=m.seed, on_round=on_round, min_rounds=m.min_rounds)
+        return [make_record(e, device, s.info, measured[e.config.variant], measured.get(REFERENCE_WORKLOAD),
+                            reference.info if reference is not None else None)
+                for e, s in zip(exported, sessions)]
 
 
 def _device_peak(device, plan: RunPlan, reports_dir: Path | None, on_status) -> dict[str, Any]:
