@@ -109,5 +109,9 @@ def render_markdown(report: GateReport) -> str:
     lines.append("")
     lines.append(f"change = now / baseline − 1; a regression needs the whole {report.confidence:.0%} CI above "
                  f"+{report.threshold:.0%} (Holm-adjusted); pass needs its upper bound at or below it.")
+    if any(m.normalised for m in report.models):
+        lines.append("Normalised changes are relative to the machine-speed reference measured in the same rounds; "
+                     "their CI also allows for the reference tracking the model imperfectly, the more so the "
+                     "further the machine moved since the baseline.")
     lines.extend(f"- {note}" for note in report.notes)
     return "\n".join(lines) + "\n"
