@@ -27,7 +27,7 @@ def run(
     min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per model group.")] = 2.0,
     max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per model group.")] = 10.0,
     target_ci: Annotated[float, typer.Option("--target-ci", help="Stop when the median's 95% CI is within ±this fraction.")] = 0.01,
-    reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Interleave the machine-speed reference workload.")] = True,
+    reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Interleave the machine-speed reference network (what `mnbench check` normalises by).")] = True,
     peak: Annotated[bool, typer.Option("--peak/--no-peak", help="Measure each device's peak GMAC/s once per machine.")] = True,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file (default: reports/runs/<UTC time>-<host>.json).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
