@@ -46,11 +46,11 @@ from mnbench.export import export_model
 from mnbench.gate import compare
 from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, PASS, REGRESSION, GateReport, compare_results,
                                   merge_retest)
-from mnbench.gate.remeasure import REFERENCE, GateSettings, check_baseline
+from mnbench.gate.remeasure import GateSettings, check_baseline
 from mnbench.machine import machine_info
 from mnbench.measure import measure_interleaved
 from mnbench.reference import open_reference
-from mnbench.runner import make_record
+from mnbench.runner import REFERENCE_WORKLOAD as REFERENCE, make_record
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "gate_validation.md"

@@ -26,10 +26,10 @@ from mnbench.gate.compare import (DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, REGRESS
                                   compare_paired, compare_records, compare_results, decide, merge_retest, record_name)
 from mnbench.measure import Measurement, measure_interleaved
 from mnbench.reference import open_reference
+from mnbench.runner import REFERENCE_WORKLOAD, make_record, reference_fields
 from mnbench.stats import summarize
 
 MODEL = "model"
-REFERENCE = "__reference__"  # the same key as in `mnbench run`
 RETEST_SEED_OFFSET = 1000  # a re-measurement shuffles its rounds differently from the first one
 
 # (what is measured, seconds so far, the change's comparison so far)
@@ -98,8 +98,6 @@ def measure_until_precise(workloads: Mapping[str, Callable[[], object]],
 
 def _as_record(model: Measurement, reference: Measurement | None = None) -> dict[str, Any]:
     """Just enough of a record for `compare_records` while measuring."""
-    from mnbench.runner import reference_fields
-
     record: dict[str, Any] = {"samples_ms": model.samples_ms, "round_sizes": model.round_sizes}
     if reference is not None:
         record["reference"] = reference_fields(reference)
@@ -135,7 +133,6 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
     from mnbench.backends import open_session
     from mnbench.devices import resolve_device
     from mnbench.export import DEFAULT_OPSET, export_model
-    from mnbench.runner import make_record
 
     first = baselines[0]
     device = resolve_device(first["device"])
@@ -153,11 +150,15 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
         reference = stack.enter_context(open_reference(device, precision=precision, threads=first["threads"],
                                                        models_dir=models_dir))
         workloads = {f"{MODEL}{i}": session.infer for i, (_, session) in enumerate(opened)}
-        measured, _ = measure_until_precise(
-            workloads | {REFERENCE: reference.infer},
-            lambda m: [compare_records(b, _as_record(m[f"{MODEL}{i}"], m[REFERENCE])) for i, b in enumerate(baselines)],
-            settings, label=", ".join(record_name(b) for b in baselines), on_progress=on_progress)
-        return [make_record(exported, device, session.info, measured[f"{MODEL}{i}"], measured[REFERENCE],
+
+        def compare_all(m: dict[str, Measurement]) -> list[Comparison]:
+            return [compare_records(b, _as_record(m[f"{MODEL}{i}"], m[REFERENCE_WORKLOAD]))
+                    for i, b in enumerate(baselines)]
+
+        measured, _ = measure_until_precise(workloads | {REFERENCE_WORKLOAD: reference.infer}, compare_all, settings,
+                                            label=", ".join(record_name(b) for b in baselines),
+                                            on_progress=on_progress)
+        return [make_record(exported, device, session.info, measured[f"{MODEL}{i}"], measured[REFERENCE_WORKLOAD],
                             reference.info) for i, (exported, session) in enumerate(opened)]
 
 
