@@ -21,7 +21,9 @@ time, ±5 % when it runs 20 % slower. That term (one standard error, `Comparison
 normalised change's variance. Without it, a check on a machine much busier than at baseline time
 got a CI as narrow as on a quiet one: re-judging the 20 A/A checks of each of two validation runs, 5 of 20 CIs
 missed the true change (0) without the term, 0 and 1 with it. It does not cover a large model under heavy memory
-contention (slope 1.5–2): there only paired mode, both models measured in the same rounds, gives a sound answer.
+contention (slope 1.5–2, and once about 3: an unchanged v2 1.0 at 224 px ran 2.2x slower a minute after its baseline
+while the reference ran 28 % slower, and was declared a regression, re-test included): there only paired mode, both
+models measured in the same rounds, gives a sound answer.
 
 Normalise or not (`use_normalisation`). Dividing by the reference removes machine drift but adds the reference's
 own noise and the slope error above. Keep it when the change estimate's variance is smaller with it:
