@@ -223,6 +223,8 @@ class OnnxRuntimeSession(BenchSession):
                 "graph_optimization_level": session_options.graph_optimization_level.name,
                 "execution_mode": session_options.execution_mode.name,
                 "disable_cpu_ep_fallback": _config_entry(session_options, "session.disable_cpu_ep_fallback") == "1",
+                # ORT spins its workers unless told "0"; spinning decides a small model's latency on a busy machine.
+                "intra_op_allow_spinning": _config_entry(session_options, "session.intra_op.allow_spinning") != "0",
                 "free_dimension_overrides": free_dims,
                 "io_binding_device": io_device,
                 "provider_options": self._session.get_provider_options(),

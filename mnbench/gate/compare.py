@@ -62,6 +62,7 @@ from scipy.stats import t as student_t
 
 from mnbench.errors import MnbenchError
 from mnbench.machine import machine_fingerprint
+from mnbench.twin import TWINS_KEY, own_twin
 
 ROUND_QUANTILE = 0.5  # the per-round statistic: the median (see the module doc)
 DEFAULT_THRESHOLD = 0.10
@@ -81,6 +82,8 @@ IMPROVEMENT = "improvement"
 INCONCLUSIVE = "inconclusive"
 MISSING = "missing"
 VERDICTS = (REGRESSION, INCONCLUSIVE, MISSING, IMPROVEMENT, PASS)
+TWIN = "twin"  # normalised by the model file's twin (mnbench.twin)
+REFERENCE = "reference"  # by the machine-speed reference network (mnbench.reference)
 
 # What a model is, for matching baseline and current records; precision and threads must then agree too.
 MODEL_KEY_FIELDS = ("arch", "variant", "width", "resolution", "batch", "device", "runtime")
@@ -138,8 +141,10 @@ def _log_round_values(chunks: Iterable[np.ndarray]) -> np.ndarray:
     return np.log(np.array([np.quantile(c, ROUND_QUANTILE) for c in chunks], dtype=float))
 
 
-def round_values(record: dict[str, Any]) -> RoundValues:
-    """The per-round values of one record (see the module doc); MnbenchError if its rounds are inconsistent."""
+def round_values(record: dict[str, Any], twin: str | None = None) -> RoundValues:
+    """The per-round values of one record (see the module doc), normalised by the machine-speed reference or, with
+    `twin` (a model file's sha256), by that file's twin measured in the record's rounds (`mnbench.twin`); no usable
+    normaliser gives `reference=None`. MnbenchError if the record's rounds are inconsistent."""
     samples = record["samples_ms"]
     if any(not s > 0 for s in samples):
         raise MnbenchError(f"{record_name(record)}: latency samples must be positive")
@@ -151,15 +156,19 @@ def round_values(record: dict[str, Any]) -> RoundValues:
         chunks = np.array_split(np.asarray(samples, dtype=float), n_chunks) if n_chunks else []
         return RoundValues(model=_log_round_values(chunks), reference=None, reference_name=None, method="chunks")
     model = _log_round_values(_split(samples, sizes))
-    reference = record.get("reference")
+    if twin is not None:
+        entry, name = (record.get(TWINS_KEY) or {}).get(twin), f"twin {twin}"
+    else:
+        entry = record.get("reference")
+        name = entry.get("name") if isinstance(entry, dict) else None
     ref_values = None
-    if isinstance(reference, dict):
-        ref_sizes, ref_samples = reference.get("round_sizes"), reference.get("samples_ms")
+    if isinstance(entry, dict):
+        ref_sizes, ref_samples = entry.get("round_sizes"), entry.get("samples_ms")
         if (isinstance(ref_samples, list) and _valid_sizes(ref_sizes, len(ref_samples)) and len(ref_sizes) == len(sizes)
                 and all(s > 0 for s in ref_samples)):
             ref_values = _log_round_values(_split(ref_samples, ref_sizes))
-    return RoundValues(model=model, reference=ref_values,
-                       reference_name=reference.get("name") if ref_values is not None else None, method="rounds")
+    return RoundValues(model=model, reference=ref_values, reference_name=name if ref_values is not None else None,
+                       method="rounds")
 
 
 def _var(x: np.ndarray) -> float:
@@ -198,7 +207,7 @@ def mean_variance(x: np.ndarray) -> tuple[float, float]:
     return _var(x) / x.size * inflation, x.size / inflation
 
 
-def use_normalisation(base: RoundValues, now: RoundValues) -> bool:
+def use_normalisation(base: RoundValues, now: RoundValues, slope_uncertainty: float = SLOPE_UNCERTAINTY) -> bool:
     """Whether dividing by the reference makes the change estimate more precise (the rule in the module doc)."""
     if base.reference is None or now.reference is None or base.reference_name != now.reference_name:
         return False
@@ -207,7 +216,7 @@ def use_normalisation(base: RoundValues, now: RoundValues) -> bool:
     shift = reference_shift(base, now)
     shift_se2 = mean_variance(base.reference)[0] + mean_variance(now.reference)[0]
     drift2 = shift * shift if shift * shift > DRIFT_Z ** 2 * shift_se2 else 0.0
-    return norm + slope_variance(shift) < raw + drift2
+    return norm + slope_variance(shift, slope_uncertainty) < raw + drift2
 
 
 def reference_shift(base: RoundValues, now: RoundValues) -> float:
@@ -215,9 +224,9 @@ def reference_shift(base: RoundValues, now: RoundValues) -> float:
     return float(now.reference.mean() - base.reference.mean())
 
 
-def slope_variance(shift: float) -> float:
+def slope_variance(shift: float, slope_uncertainty: float = SLOPE_UNCERTAINTY) -> float:
     """The variance a normalised change inherits from not knowing the model-on-reference slope exactly."""
-    return (SLOPE_UNCERTAINTY * shift) ** 2
+    return (slope_uncertainty * shift) ** 2
 
 
 # ---- one model's change ----
@@ -235,6 +244,7 @@ class Comparison:
     rounds_current: int
     machine_shift: float | None = None  # exp(mean ref now − mean ref base) − 1: >0 means the machine got slower
     slope_se: float = 0.0  # the part of `se` that is the slope term (see the module doc); 0 unless normalised
+    normaliser: str = ""  # what `machine_shift` was measured with, and normalised by: TWIN or REFERENCE
 
     @property
     def change(self) -> float:
@@ -289,13 +299,19 @@ def _welch(base: np.ndarray, now: np.ndarray) -> tuple[float, float, float]:
 
 
 def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
-    """The change of `current` over `baseline`, two independent runs of the same model (Welch on per-round values)."""
-    base, now = round_values(baseline), round_values(current)
-    normalised = use_normalisation(base, now)
+    """The change of `current` over `baseline`, two independent runs of the same model (Welch on per-round values),
+    normalised by the baseline file's twin where both runs measured it, else by the machine-speed reference."""
+    base_file = baseline.get("model_sha256")
+    base, now = round_values(baseline, twin=base_file), round_values(current, twin=base_file)
+    normaliser, slope_uncertainty = TWIN, twin_slope_uncertainty(baseline, current)
+    if base.reference is None or now.reference is None:
+        base, now = round_values(baseline), round_values(current)
+        normaliser, slope_uncertainty = REFERENCE, SLOPE_UNCERTAINTY
+    normalised = use_normalisation(base, now, slope_uncertainty)
     slope_se = 0.0
     if normalised:
         diff, se, df = _welch(base.model - base.reference, now.model - now.reference)
-        slope_se = math.sqrt(slope_variance(reference_shift(base, now)))
+        slope_se = math.sqrt(slope_variance(reference_shift(base, now), slope_uncertainty))
         se = math.sqrt(se * se + slope_se * slope_se)
     else:
         diff, se, df = _welch(base.model, now.model)
@@ -305,7 +321,19 @@ def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Compar
     method = "rounds" if base.method == now.method == "rounds" else "chunks"
     return Comparison(log_change=diff, se=se, df=df, method=method, normalised=normalised,
                       rounds_baseline=base.model.size, rounds_current=now.model.size, machine_shift=shift,
-                      slope_se=slope_se)
+                      slope_se=slope_se, normaliser=normaliser if shift is not None else "")
+
+
+def twin_slope_uncertainty(baseline: dict[str, Any], current: dict[str, Any]) -> float:
+    """0 when, on both sides, the model is its twin's very file under the same settings: then model and twin are
+    one workload and slow down exactly alike. Otherwise (today's model or its settings differ) the two may feel a
+    change of the machine differently, as a model and the reference do: SLOPE_UNCERTAINTY."""
+    base_file = baseline.get("model_sha256")
+    for record in (baseline, current):
+        twin = (record.get(TWINS_KEY) or {}).get(base_file) or {}
+        if record.get("model_sha256") != base_file or twin.get("settings") != record.get("settings"):
+            return SLOPE_UNCERTAINTY
+    return 0.0
 
 
 def compare_paired(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
@@ -404,6 +432,7 @@ class ModelVerdict:
     method: str = ""
     normalised: bool = False
     machine_shift: float | None = None
+    normaliser: str = ""  # what machine_shift was measured with (and normalised by): TWIN or REFERENCE
     rounds_baseline: int = 0
     rounds_current: int = 0
     retested: bool = False
@@ -473,7 +502,8 @@ def decide(items: Sequence[tuple[str, dict, dict | None, Comparison | None]], *,
             shift = comparison.machine_shift
             verdict, note = INCONCLUSIVE, (
                 f"CI reaches above {threshold:.0%}: the machine runs {abs(shift):.0%} "
-                f"{'slower' if shift > 0 else 'faster'} than when the baseline was recorded, more than the reference "
+                f"{'slower' if shift > 0 else 'faster'} than when the baseline was recorded, more than "
+                f"{'the twin of a changed model' if comparison.normaliser == TWIN else 'the reference'} "
                 "can vouch for; record the baseline again on this kind of runner, or compare both models in one "
                 "process (--baseline-model/--model)")
         else:
@@ -483,6 +513,7 @@ def decide(items: Sequence[tuple[str, dict, dict | None, Comparison | None]], *,
             name=name, verdict=verdict, baseline_ms=_median_ms(base), current_ms=_median_ms(now),
             change=comparison.change, ci_low=low, ci_high=high, p_value=p_values[i], p_adjusted=adjusted[i],
             method=comparison.method, normalised=comparison.normalised, machine_shift=comparison.machine_shift,
+            normaliser=comparison.normaliser,
             rounds_baseline=comparison.rounds_baseline, rounds_current=comparison.rounds_current, note=note))
     return tuple(verdicts)
 
@@ -518,9 +549,18 @@ def compare_results(baseline_doc: dict[str, Any], current_doc: dict[str, Any], t
     for base, now in match_records(baseline_doc, current_doc):
         items.append((record_name(base), base, now, compare_records(base, now) if now is not None else None))
     notes = []
-    reference_changed = any(base.get("reference") and now.get("reference")
+    compared = [(base, now, c) for _, base, now, c in items if c is not None]
+    without_twin = [record_name(base) for base, now, c in compared if own_twin(base) and c.normaliser != TWIN]
+    if without_twin:
+        notes.append(f"the baseline's own model file was not measured again for {', '.join(without_twin)}: "
+                     "normalised by the small machine-speed reference instead, which a large model on a busy machine "
+                     "can outrun; keep the exports the baseline names (its models folder) with the baseline")
+    if compared and not any(own_twin(base) for base, _, _ in compared):
+        notes.append("the baseline has no model twins (recorded with --no-twins or an older mnbench): normalised by "
+                     "the small machine-speed reference; record a new baseline for the sounder twin normalisation")
+    reference_changed = any(base.get("reference") and now.get("reference") and c.normaliser != TWIN
                             and base["reference"].get("name") != now["reference"].get("name")
-                            for _, base, now, _ in items if now is not None)
+                            for base, now, c in compared)
     if reference_changed:
         notes.append("the baseline was measured with another machine-speed reference (an older mnbench): compared "
                      "on absolute times; record a new baseline to get the normalisation back")

@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, MISSING, PASS, REGRESSION, VERDICTS, GateReport,
-                                  ModelVerdict)
+from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, MISSING, PASS, REGRESSION, TWIN, VERDICTS,
+                                  GateReport, ModelVerdict)
 
 VERDICT_STYLE = {REGRESSION: "bold red", INCONCLUSIVE: "yellow", MISSING: "yellow", IMPROVEMENT: "green",
                  PASS: "green"}
@@ -41,10 +41,11 @@ def _p(x: float | None) -> str:
 
 def _note(m: ModelVerdict) -> str:
     parts = [m.note] if m.note else []
+    ruler = "the model's twin" if m.normaliser == TWIN else "the machine-speed reference"
     if m.normalised:
-        parts.append("normalised by the reference")
+        parts.append(f"normalised by {ruler}")
     if m.machine_shift is not None and abs(m.machine_shift) >= 0.02:
-        parts.append(f"machine-speed reference {_percent(m.machine_shift)} vs baseline")
+        parts.append(f"{ruler} {_percent(m.machine_shift)} vs baseline")
     if m.method == "chunks":
         parts.append("no rounds in the file: compared on sample chunks")
     return "; ".join(parts)
@@ -109,9 +110,13 @@ def render_markdown(report: GateReport) -> str:
     lines.append("")
     lines.append(f"change = now / baseline − 1; a regression needs the whole {report.confidence:.0%} CI above "
                  f"+{report.threshold:.0%} (Holm-adjusted); pass needs its upper bound at or below it.")
-    if any(m.normalised for m in report.models):
-        lines.append("Normalised changes are relative to the machine-speed reference measured in the same rounds; "
-                     "their CI also allows for the reference tracking the model imperfectly, the more so the "
-                     "further the machine moved since the baseline.")
+    if any(m.normalised and m.normaliser == TWIN for m in report.models):
+        lines.append("Changes normalised by the model's twin are relative to the baseline's own model file, run "
+                     "again with frozen settings in the same rounds: machine speed cancels, and what is left is "
+                     "what changed in the model and its runtime settings.")
+    if any(m.normalised and m.normaliser != TWIN for m in report.models):
+        lines.append("Changes normalised by the machine-speed reference are relative to a small fixed network "
+                     "measured in the same rounds; their CI also allows for the reference tracking the model "
+                     "imperfectly, the more so the further the machine moved since the baseline.")
     lines.extend(f"- {note}" for note in report.notes)
     return "\n".join(lines) + "\n"

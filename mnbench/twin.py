@@ -1,0 +1,75 @@
+"""The model's frozen twin: the very ONNX file a baseline measured, run with pinned settings in the same rounds.
+
+The small reference network (`mnbench.reference`) tells how fast the machine is, but a large model can feel a
+state of the machine that a small network does not: on a shared VM an unchanged v2 1.0 at 224 px once ran 2.2x
+slower a minute after its baseline while the reference ran 28 % slower, and the gate declared a regression. The
+only workload sure to feel exactly what the model feels is the model itself. So `mnbench run` also measures each
+model's file a second time through a session with the settings frozen for references (`pin_settings=True`), and
+`mnbench check` measures that same file again (found by its sha256) next to today's model:
+
+    change = (log model_now − log twin_now) − (log model_baseline − log twin_baseline)   per round, then averaged
+
+Both differences are taken within rounds, so machine speed cancels in each, whatever the model's size. What stays
+independent of the code under test is the same as for the reference: the twin's bytes are the baseline's (a
+re-export that differs in one byte is a different file), and its session settings are frozen in the backends.
+A change to the model code, the exporter or the benchmark's session settings moves the model, never its twin.
+
+Records carry the twins measured in their rounds under "twins", keyed by the file's sha256: a baseline's own twin
+under its `model_sha256`; a re-measured record the baseline's file's twin and, when today's export differs, its
+own (so it can serve as the next baseline).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+TWINS_KEY = "twins"
+
+
+def twin_fields(measurement, info: dict[str, Any]) -> dict[str, Any]:
+    """One entry of a record's "twins": how the twin ran and its samples in the record's rounds."""
+    return {"settings": info.get("settings", {}), "samples_ms": [float(s) for s in measurement.samples_ms],
+            "round_sizes": list(measurement.round_sizes)}
+
+
+def own_twin(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The twin of the record's own model file, if it was measured."""
+    return (record.get(TWINS_KEY) or {}).get(record.get("model_sha256"))
+
+
+def find_model_file(sha256: str, candidates: Iterable[str | os.PathLike | None],
+                    models_dir: str | os.PathLike | None = None) -> Path | None:
+    """A file whose bytes have this sha256: one of `candidates` (checked in order), else an export in the models
+    folder whose manifest names the sha256 (verified against the file). None if there is none."""
+    from mnbench import paths
+    from mnbench.export import file_sha256
+
+    def matches(path: Path) -> bool:
+        try:
+            return path.is_file() and file_sha256(path) == sha256
+        except OSError:
+            return False
+
+    for candidate in candidates:
+        if candidate and matches(Path(candidate)):
+            return Path(candidate)
+    folder = paths.models_dir(models_dir)
+    for manifest in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            named = json.loads(manifest.read_text(encoding="utf-8")).get("sha256")
+        except (OSError, ValueError, AttributeError):
+            continue  # not an export manifest, or damaged: skip, never trust
+        if named == sha256 and matches(manifest.with_suffix(".onnx")):
+            return manifest.with_suffix(".onnx")
+    return None
+
+
+def open_twin(device, model_path: str | os.PathLike, *, batch: int, precision: str, threads: int | None,
+              models_dir: str | os.PathLike | None = None):
+    """A session of `model_path` with the settings frozen for references; `infer` is the workload to interleave."""
+    from mnbench.backends import open_session
+
+    return open_session(device, model_path, batch=batch, precision=precision, threads=threads,
+                        models_dir=models_dir, pin_settings=True)
