@@ -4,6 +4,14 @@ Like OpenVINO benchmark_app and onnxruntime_perf_test, every call is timed on it
 Unlike them, several workloads (a model pair, a machine-speed reference) are measured in one run, in rounds
 whose order is shuffled, so slow drift of the machine (clocks, thermals, neighbours) hits all of them alike.
 
+Each block of a round (one workload's back-to-back calls) starts with untimed calls until one runs at the
+workload's usual speed (at most SETTLE_MAX_S). ONNX Runtime's worker threads keep spinning for a while after their
+session's last call: on a 2-core VM the next session's calls ran up to 3x slower for 50–90 ms after a switch (v2
+1.0/224: 14–17 ms instead of 5–6 ms; the spinners share the cores with it, so their spin lasts longer than on an idle
+machine; with spinning off there is no transient; benchmarks/results/settle.md). Timing those calls would charge one
+workload for its neighbour's idle threads, and make each round's median depend on how much of the block the
+transient covered. A single workload never switches, so it gets no settling.
+
 Stopping rule: after each round, stop when every workload's median CI is narrow enough (relative half-width
 <= target_rel_ci, with at least `stats.MIN_SAMPLES_FOR_CI` samples), at least `min_rounds` rounds are done and
 `min_time_s` has passed since the warm-up ended, or when `max_time_s` has passed. A round is never cut short, so a run may overrun
@@ -25,6 +33,11 @@ from mnbench.errors import MnbenchError
 # Warm-up runs at least this many calls per workload, however long `warmup_s` is: the first calls pay for
 # lazy initialisation (allocations, kernel selection, JIT), and calibration needs a few ordinary ones.
 MIN_WARMUP_CALLS = 3
+# Settling at the start of each block when workloads are interleaved (see the module doc): untimed calls until one
+# takes at most SETTLED_RATIO x the workload's median in its previous block, for SETTLE_MAX_S at most (a workload
+# that really got slower must not stall the round).
+SETTLED_RATIO = 1.25
+SETTLE_MAX_S = 0.2
 # A guard against a mis-calibrated round (a workload that got much faster after warm-up) allocating without
 # bound; at 0.25 s rounds it only binds for calls under 2.5 microseconds.
 MAX_CALLS_PER_ROUND = 100_000
@@ -76,6 +89,16 @@ def _timed_calls(call: Workload, n_calls: int, clock: Clock) -> list[int]:
         if gc_was_enabled:
             gc.enable()
     return durations
+
+
+def _settle(call: Workload, usual_ns: float, max_s: float, clock: Clock) -> None:
+    """Untimed calls until one takes at most SETTLED_RATIO x `usual_ns` or `max_s` has passed (none when 0)."""
+    start = clock()
+    while clock() - start < max_s * 1e9:
+        call_start = clock()
+        call()
+        if clock() - call_start <= SETTLED_RATIO * usual_ns:
+            return
 
 
 def _warm_up(call: Workload, warmup_s: float, clock: Clock) -> list[int]:
@@ -139,21 +162,27 @@ def measure_interleaved(
     on_round: OnRound | None = None,
     clock: Clock = time.perf_counter_ns,
     min_rounds: int = 1,
+    settle_max_s: float | None = None,
 ) -> dict[str, Measurement]:
     """Measure every workload (a no-argument callable) in interleaved, shuffled rounds; see the module doc.
 
     `on_round(elapsed_s, fraction_done)` is called after each round (for a progress bar), with 1.0 at the end.
+    `settle_max_s`: the longest settling at the start of each block (default: SETTLE_MAX_S with more than one
+    workload, else 0: no settling).
     `clock` returns integer nanoseconds (injectable for tests). Exceptions from a workload or `on_round`,
     KeyboardInterrupt included, propagate as they are; the garbage collector's state is restored.
     """
     _check_settings(workloads, min_time_s=min_time_s, max_time_s=max_time_s, warmup_s=warmup_s,
                     target_rel_ci=target_rel_ci, confidence=confidence, round_s=round_s)
     names = list(workloads)
-    calls_per_round = {}
+    if settle_max_s is None:
+        settle_max_s = SETTLE_MAX_S if len(names) > 1 else 0.0
+    calls_per_round, usual_ns = {}, {}
     for name in names:
         warm = _warm_up(workloads[name], warmup_s, clock)
         # The later half: the first calls are the slow, cold ones.
-        calls_per_round[name] = _calls_per_round(_median(warm[len(warm) // 2:]), round_s)
+        usual_ns[name] = _median(warm[len(warm) // 2:])
+        calls_per_round[name] = _calls_per_round(usual_ns[name], round_s)
 
     samples_ms: dict[str, list[float]] = {name: [] for name in names}
     round_sizes: dict[str, list[int]] = {name: [] for name in names}
@@ -163,11 +192,13 @@ def measure_interleaved(
     while True:
         rng.shuffle(order)
         for name in order:
+            _settle(workloads[name], usual_ns[name], settle_max_s, clock)
             durations_ns = _timed_calls(workloads[name], calls_per_round[name], clock)
             samples_ms[name].extend(d / 1e6 for d in durations_ns)
             round_sizes[name].append(len(durations_ns))
             # Follow the workload's current speed, not the warm-up's.
-            calls_per_round[name] = _calls_per_round(_median(durations_ns), round_s)
+            usual_ns[name] = _median(durations_ns)
+            calls_per_round[name] = _calls_per_round(usual_ns[name], round_s)
         elapsed_s = (clock() - start_ns) / 1e9
 
         rel_halfwidths = [

@@ -253,3 +253,56 @@ def test_never_stops_before_min_rounds():
     result, elapsed = run({"a": steady(clock)}, clock, min_time_s=0.01, round_s=0.05, min_rounds=9)
     assert len(result["a"].round_sizes) == 9 == len(elapsed)
     assert result["a"].stop_reason == measure.STOP_TARGET_CI
+
+
+def _with_neighbour_spin(clock: FakeClock, ms: float, spin_ms: float, last: list[str], name: str):
+    """A workload that runs 3x slower while the previous workload's threads still spin: for `spin_ms` after a
+    switch from another workload (what ONNX Runtime's spinning workers did on a 2-core VM)."""
+    switched_at = [0]
+
+    def call():
+        if last[0] != name:
+            last[0], switched_at[0] = name, clock.now_ns
+        slow = clock.now_ns - switched_at[0] < spin_ms * MS
+        clock.now_ns += int(ms * (3.0 if slow else 1.0) * MS)
+    return call
+
+
+def test_blocks_settle_before_timing_so_a_neighbours_spinning_threads_are_not_charged():
+    last = [""]
+    for settle_max_s, expect_slow in ((None, False), (0.0, True)):
+        clock = FakeClock()
+        workloads = {"a": _with_neighbour_spin(clock, 5.0, 40.0, last, "a"),
+                     "b": _with_neighbour_spin(clock, 5.0, 40.0, last, "b")}
+        result, _ = run(workloads, clock, round_s=0.1, settle_max_s=settle_max_s, min_time_s=1.0, max_time_s=1.0)
+        slowest = max(result["a"].samples_ms)
+        assert (slowest > 10.0) is expect_slow, (settle_max_s, slowest)
+
+
+def test_settling_stops_at_the_first_call_at_usual_speed_or_gives_up_at_the_cap():
+    clock = FakeClock()
+    durations_ms = iter([3.0] * 5 + [1.0] * 100)
+    calls = [0]
+
+    def spun_down_after_five():
+        calls[0] += 1
+        clock.now_ns += int(next(durations_ms) * MS)
+
+    measure._settle(spun_down_after_five, usual_ns=1.0 * MS, max_s=0.2, clock=clock)
+    assert calls[0] == 6  # five slow calls, then the first usual one ends it
+
+    clock = FakeClock()
+    measure._settle(steady(clock, 4.0), usual_ns=1.0 * MS, max_s=0.2, clock=clock)  # really got 4x slower
+    assert 0.2 * 1e9 <= clock.now_ns <= 0.2 * 1e9 + 4 * MS  # gave up at the cap, did not stall the round
+
+
+def test_a_single_workload_gets_no_settling():
+    clock = FakeClock()
+    calls = [0]
+
+    def counted():
+        calls[0] += 1
+        clock.now_ns += MS
+
+    result, _ = run({"only": counted}, clock, warmup_s=0.0, min_time_s=0.5, max_time_s=0.5)
+    assert calls[0] == result["only"].n + measure.MIN_WARMUP_CALLS  # every call after warm-up was timed

@@ -11,6 +11,14 @@ foreign) falls back to FALLBACK_ROUNDS consecutive chunks of its samples as pseu
 machine, no better under heavy contention, and worse for the gate's own validation model; see
 benchmarks/results/reference_choice.md. ROUND_QUANTILE keeps the choice in one place.)
 
+The model's twin comes first. Where the baseline record carries its own file's twin (`mnbench.twin`: the same ONNX
+file run again with frozen settings in the same rounds) and the current record carries a twin of that same file
+(found by sha256 and measured beside today's model), the normaliser is the twin instead of the reference: it is the
+model itself, so it feels every state of the machine the model feels, however large the model. When today's model
+is that very file with the same settings on both sides, model and twin are one workload and the slope term below
+is nil; when the file or the settings changed, the two are different workloads again and the term applies as for
+the reference. The small reference stays the fallback (a baseline without twins, or its file not at hand).
+
 How far the reference can be trusted. Dividing by it assumes the model slows down exactly as much as the
 reference when the machine does (a slope of 1 on the log scale). Measured between separate runs on the shared VM,
 that slope was 0.64–0.94 for v1 0.25 at 96 px (three gate validations and benchmarks/results/reference_choice.md),
@@ -22,8 +30,8 @@ normalised change's variance. Without it, a check on a machine much busier than 
 got a CI as narrow as on a quiet one: re-judging the 20 A/A checks of each of two validation runs, 5 of 20 CIs
 missed the true change (0) without the term, 0 and 1 with it. It does not cover a large model under heavy memory
 contention (slope 1.5–2, and once about 3: an unchanged v2 1.0 at 224 px ran 2.2x slower a minute after its baseline
-while the reference ran 28 % slower, and was declared a regression, re-test included): there only paired mode, both
-models measured in the same rounds, gives a sound answer.
+while the reference ran 28 % slower, and was declared a regression, re-test included): that is what the twin is
+for.
 
 Normalise or not (`use_normalisation`). Dividing by the reference removes machine drift but adds the reference's
 own noise and the slope error above. Keep it when the change estimate's variance is smaller with it:
