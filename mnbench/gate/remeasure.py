@@ -44,10 +44,11 @@ class GateSettings:
     max_time_s: float = 20.0  # per model and measurement (a re-measurement gets as long again)
     min_rounds: int = 20  # below this the per-round variance and autocorrelation are too rough to stop on
     slice_s: float = 2.0  # how often the stopping rule is checked
-    # Per workload and round. Rounds are sized from the median call but last as long as the mean one, which on a
-    # loaded machine is 2-4x longer: short rounds keep enough of them coming (their autocorrelation is accounted
-    # for in the CI, see compare.mean_variance).
-    round_s: float = 0.05
+    # Per workload and round, as `mnbench run` measures. Shorter blocks give more rounds, but a block much shorter
+    # than the neighbours' thread spin-down (50-90 ms, see mnbench.measure) is mostly transient: with two sessions
+    # of v2 1.0/224 the per-round model/twin ratio's standard error over 12 s was 0.04-0.06 at 0.05 s and 0.010 at
+    # 0.1 s; for v1 0.25/96, 0.009 either way.
+    round_s: float = 0.1
     warmup_s: float = 1.0  # before the first slice
     rewarm_s: float = 0.05  # before each later one: enough calls that its first round is sized right
     seed: int = 0
