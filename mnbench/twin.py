@@ -34,9 +34,14 @@ def twin_fields(measurement, info: dict[str, Any]) -> dict[str, Any]:
             "round_sizes": list(measurement.round_sizes)}
 
 
+def twin_entry(record: dict[str, Any], sha256: str | None) -> dict[str, Any] | None:
+    """The record's twin of the file with this sha256, if it was measured in the record's rounds."""
+    return (record.get(TWINS_KEY) or {}).get(sha256)
+
+
 def own_twin(record: dict[str, Any]) -> dict[str, Any] | None:
     """The twin of the record's own model file, if it was measured."""
-    return (record.get(TWINS_KEY) or {}).get(record.get("model_sha256"))
+    return twin_entry(record, record.get("model_sha256"))
 
 
 def find_model_file(sha256: str, candidates: Iterable[str | os.PathLike | None],

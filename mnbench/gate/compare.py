@@ -70,7 +70,7 @@ from scipy.stats import t as student_t
 
 from mnbench.errors import MnbenchError
 from mnbench.machine import machine_fingerprint
-from mnbench.twin import TWINS_KEY, own_twin
+from mnbench.twin import own_twin, twin_entry
 
 ROUND_QUANTILE = 0.5  # the per-round statistic: the median (see the module doc)
 DEFAULT_THRESHOLD = 0.10
@@ -165,7 +165,7 @@ def round_values(record: dict[str, Any], twin: str | None = None) -> RoundValues
         return RoundValues(model=_log_round_values(chunks), reference=None, reference_name=None, method="chunks")
     model = _log_round_values(_split(samples, sizes))
     if twin is not None:
-        entry, name = (record.get(TWINS_KEY) or {}).get(twin), f"twin {twin}"
+        entry, name = twin_entry(record, twin), f"twin {twin}"
     else:
         entry = record.get("reference")
         name = entry.get("name") if isinstance(entry, dict) else None
@@ -338,7 +338,7 @@ def twin_slope_uncertainty(baseline: dict[str, Any], current: dict[str, Any]) ->
     change of the machine differently, as a model and the reference do: SLOPE_UNCERTAINTY."""
     base_file = baseline.get("model_sha256")
     for record in (baseline, current):
-        twin = (record.get(TWINS_KEY) or {}).get(base_file) or {}
+        twin = twin_entry(record, base_file) or {}
         if record.get("model_sha256") != base_file or twin.get("settings") != record.get("settings"):
             return SLOPE_UNCERTAINTY
     return 0.0
