@@ -2,7 +2,7 @@
 the wall time of one check. Prints a markdown report and writes it to benchmarks/results/gate_validation.md.
 
 1. A fresh baseline of one model (v1 width 0.25 at 96 px on `cpu` by default), measured like `mnbench run`
-   (model, its twin and the machine-speed reference interleaved).
+   (model, its control and the machine-speed reference interleaved).
 2. A/A: `--checks` full checks of the unchanged setup (`check_baseline`: export from cache, open the session,
    measure until precise or `--max-time`, re-measure a failing model once). Target: at most 1 false alarm in 20.
 3. Injected by scaling the baseline: every latency number × 1/1.1 and × 1/1.2 (reference untouched), so the same
@@ -14,7 +14,7 @@ the wall time of one check. Prints a markdown report and writes it to benchmarks
 4. Real slowdowns, `--real-checks` full checks each, with the true size measured in paired rounds beside it:
    ONNX Runtime graph optimisations off (gross: it loses the blocked NCHWc layout), and ORT's thread spinning
    off (subtle: each call wakes its worker thread). Both change the benchmark's session options, which the
-   twin and the reference do not share (their settings are pinned), so they do not move with them.
+   control and the reference do not share (their settings are pinned), so they do not move with them.
 5. One `mnbench check` command line end to end (interpreter start, imports, export cache, measuring): wall time.
 
     .venv/bin/python benchmarks/gate_validation.py                          # ~10 min on 2 shared cores
@@ -53,7 +53,7 @@ from mnbench.machine import machine_info
 from mnbench.measure import measure_interleaved
 from mnbench.reference import open_reference
 from mnbench.runner import REFERENCE_WORKLOAD as REFERENCE, make_record
-from mnbench.twin import TWINS_KEY, open_twin, twin_fields
+from mnbench.control import CONTROLS_KEY, open_control, control_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "gate_validation.md"
@@ -105,7 +105,7 @@ def ort_sessions_changed(change):
 
 @contextlib.contextmanager
 def absolute_times_only():
-    """Inside, the gate never divides by the reference or the twin."""
+    """Inside, the gate never divides by the reference or the control."""
     original = compare.use_normalisation
     compare.use_normalisation = lambda *args: False
     try:
@@ -141,10 +141,10 @@ def with_retest(first: GateReport, retest: GateReport) -> GateReport:
     return merge_retest(first, retest) if first.count(REGRESSION) else first
 
 
-def _without_twins(doc: dict) -> dict:
+def _without_controls(doc: dict) -> dict:
     out = json.loads(json.dumps(doc))
     for record in out["records"]:
-        record.pop(TWINS_KEY, None)
+        record.pop(CONTROLS_KEY, None)
     return out
 
 
@@ -165,14 +165,14 @@ def main() -> None:
     print(f"[{conditions()}] baseline: {config.slug}, {args.baseline_time:.0f} s", file=sys.stderr)
 
     with open_session(device, exported.path, batch=1, threads=args.threads) as session, \
-            open_twin(device, exported.path, batch=1, precision="fp32", threads=args.threads) as twin, \
+            open_control(device, exported.path, batch=1, precision="fp32", threads=args.threads) as control, \
             open_reference(device, precision="fp32", threads=args.threads, models_dir=models_dir) as reference:
-        m = measure_interleaved({"model": session.infer, "twin": twin.infer, REFERENCE: reference.infer},
+        m = measure_interleaved({"model": session.infer, "control": control.infer, REFERENCE: reference.infer},
                                 min_time_s=args.baseline_time, max_time_s=args.baseline_time,
                                 round_s=settings.round_s, target_rel_ci=1.0)
         baseline = results.new_result(info, [make_record(exported, device, session.info, m["model"], m[REFERENCE],
                                                          reference.info,
-                                                         {exported.sha256: twin_fields(m["twin"], twin.info)})])
+                                                         {exported.sha256: control_fields(m["control"], control.info)})])
     baseline_path = models_dir / "baseline.json"
     results.write_result(baseline, baseline_path)
 
@@ -198,12 +198,12 @@ def main() -> None:
     rows.append(("A/A: unchanged", len(aa), tally([m.verdict for m in aa]),
                  f"false alarms {sum(m.verdict == REGRESSION for m in aa)}/{len(aa)}; CI step red (regression or "
                  f"inconclusive) {sum(m.verdict in (REGRESSION, INCONCLUSIVE) for m in aa)}/{len(aa)}", "≤ 1 in 20"))
-    # The same measurements judged by the small reference alone (as before twins), and on absolute times alone.
-    without_twins = _without_twins(baseline)
-    by_reference = [with_retest(compare_results(without_twins, doc, args.threshold, mode="remeasure"),
-                                compare_results(without_twins, aa_docs[(i + 1) % len(aa_docs)], args.threshold,
+    # The same measurements judged by the small reference alone (as before controls), and on absolute times alone.
+    without_controls = _without_controls(baseline)
+    by_reference = [with_retest(compare_results(without_controls, doc, args.threshold, mode="remeasure"),
+                                compare_results(without_controls, aa_docs[(i + 1) % len(aa_docs)], args.threshold,
                                                 mode="remeasure")).models[0] for i, doc in enumerate(aa_docs)]
-    rows.append(("A/A judged by the small reference (twins ignored)", len(by_reference),
+    rows.append(("A/A judged by the small reference (controls ignored)", len(by_reference),
                  tally([m.verdict for m in by_reference]),
                  f"false alarms {sum(m.verdict == REGRESSION for m in by_reference)}/{len(by_reference)}",
                  "for comparison"))
@@ -262,8 +262,8 @@ def main() -> None:
     halfwidths = [(m.ci_high - m.ci_low) / 2 for m in aa]
     covered = sum(m.ci_low <= 0.0 <= m.ci_high for m in aa)
     normalised = sum(m.normalised for m in aa)
-    by_twin = sum(m.normaliser == "twin" for m in aa)
-    twin_shifts = [m.machine_shift for m in aa if m.machine_shift is not None]
+    by_control = sum(m.normaliser == "control" for m in aa)
+    control_shifts = [m.machine_shift for m in aa if m.machine_shift is not None]
     spread = statistics.stdev(changes) if len(changes) > 1 else 0.0
     lines = [
         "# `mnbench check` validation",
@@ -285,16 +285,16 @@ def main() -> None:
     lines += [
         "",
         f"A/A changes, in order: {', '.join(f'{c:+.1%}' for c in changes)}.",
-        f"The same checks by the small reference (twins ignored): "
+        f"The same checks by the small reference (controls ignored): "
         f"{', '.join(f'{m.change:+.1%}' for m in by_reference)}.",
         f"The same checks on absolute times (reference ignored): {', '.join(f'{m.change:+.1%}' for m in raw)}.",
-        f"How much slower the twin ran than at baseline time (the machine's change as the model feels it): "
-        f"{', '.join(f'{x:+.0%}' for x in twin_shifts)}.",
+        f"How much slower the control ran than at baseline time (the machine's change as the model feels it): "
+        f"{', '.join(f'{x:+.0%}' for x in control_shifts)}.",
         f"Their spread from check to check (sd {spread:.1%}) against the CI half-width each check reports "
         f"(median {statistics.median(halfwidths):.1%}): where the spread is the larger, the machine drifts between "
         "runs in a way the normaliser does not track, and a CI can only describe the run it came from. "
         f"The A/A CIs held the true change (0) in {covered}/{len(aa)} checks (a 95 % CI should in about 19). "
-        f"Normalisation was kept in {normalised}/{len(aa)} checks, by the twin in {by_twin}.",
+        f"Normalisation was kept in {normalised}/{len(aa)} checks, by the control in {by_control}.",
         f"Wall time of one check of one model (in-process, export cached): median {statistics.median(walls):.1f} s, "
         f"max {max(walls):.1f} s over {len(walls)} checks.",
         f"`mnbench check --baseline` as a command line (interpreter start, imports, export cache check, measuring): "

@@ -55,10 +55,10 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 #   "model_path": str, "model": {"slug": ...}
 #   "reference": {"name", "runtime", "precision", "threads", "samples_ms", "round_sizes"}  the machine-speed
 #                          reference (mnbench.reference) measured in the same interleaved rounds as this record
-#                          (`mnbench check` divides it out where the model's twin is not at hand)
-#   "twins": {sha256: {"settings", "samples_ms", "round_sizes"}}  model files run again with frozen settings in
-#                          the same rounds (mnbench.twin): the record's own file, and in a re-measurement the
-#                          baseline's (`mnbench check` divides by the baseline file's twin)
+#                          (`mnbench check` divides it out where the model's control is not at hand)
+#   "controls": {sha256: {"settings", "samples_ms", "round_sizes"}}  model files run again with frozen settings in
+#                          the same rounds (mnbench.control): the record's own file, and in a re-measurement the
+#                          baseline's (`mnbench check` divides by the baseline file's control)
 
 
 class DamagedResultError(MnbenchError):

@@ -1,7 +1,7 @@
 """`mnbench run`: export (cached), open one runtime session per model, measure, and build the result document.
 
 The variants of one arch are measured in interleaved rounds together with the machine-speed reference workload and
-each model's frozen twin (`mnbench.twin`), so the realized speedup (and the regression gate's normalisation) is
+each model's frozen control (`mnbench.control`), so the realized speedup (and the regression gate's normalisation) is
 robust to machine drift.
 """
 
@@ -19,10 +19,10 @@ from mnbench.config import ModelConfig, check_choice, PRECISIONS
 from mnbench.errors import MnbenchError
 from mnbench.reference import REFERENCE_NAME, open_reference
 from mnbench.stats import summarize, throughput_ips
-from mnbench.twin import TWINS_KEY, open_twin, twin_fields
+from mnbench.control import CONTROLS_KEY, open_control, control_fields
 
 REFERENCE_WORKLOAD = "__reference__"  # the reference's key among the measured workloads
-TWIN_WORKLOAD = "__twin__"  # prefix of the twins' keys: `__twin__<sha256>`
+CONTROL_WORKLOAD = "__control__"  # prefix of the controls' keys: `__control__<sha256>`
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +49,7 @@ class RunPlan:
     threads: int | None = None
     measure: MeasureSettings = MeasureSettings()
     with_reference: bool = True
-    with_twins: bool = True  # each model's own file again, with pinned settings (what `mnbench check` divides by)
+    with_controls: bool = True  # each model's own file again, with pinned settings (what `mnbench check` divides by)
     with_peak: bool = True
 
     def __post_init__(self) -> None:
@@ -75,9 +75,9 @@ def default_output_path(reports_dir: Path | None = None, suffix: str = "") -> Pa
 
 
 def make_record(exported, device, session_info: dict, measurement, reference=None,
-                reference_info: dict | None = None, twins: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                reference_info: dict | None = None, controls: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """One model's result record; `reference` (a Measurement from the same rounds) and `reference_info` (its
-    session's info) add the machine-speed reference; `twins` (`twin_fields` by file sha256), the twins."""
+    session's info) add the machine-speed reference; `controls` (`control_fields` by file sha256), the controls."""
     config = exported.config
     samples = [float(s) for s in measurement.samples_ms]
     record = {
@@ -107,8 +107,8 @@ def make_record(exported, device, session_info: dict, measurement, reference=Non
     }
     if reference is not None:
         record["reference"] = reference_fields(reference, reference_info)
-    if twins:
-        record[TWINS_KEY] = twins
+    if controls:
+        record[CONTROLS_KEY] = controls
     return record
 
 
@@ -166,13 +166,13 @@ def _measure_group(plan: RunPlan, device, configs: list[ModelConfig], reference,
                                                      threads=plan.threads, models_dir=models_dir))
                     for e in exported]
         workloads = {e.config.variant: s.infer for e, s in zip(exported, sessions)}
-        twins = {}
-        if plan.with_twins:
-            twins = {e.sha256: stack.enter_context(open_twin(device, e.path, batch=plan.batch,
+        controls = {}
+        if plan.with_controls:
+            controls = {e.sha256: stack.enter_context(open_control(device, e.path, batch=plan.batch,
                                                              precision=plan.precision, threads=plan.threads,
                                                              models_dir=models_dir))
                      for e in exported}
-            workloads |= {TWIN_WORKLOAD + sha: twin.infer for sha, twin in twins.items()}
+            workloads |= {CONTROL_WORKLOAD + sha: control.infer for sha, control in controls.items()}
         if reference is not None:
             workloads[REFERENCE_WORKLOAD] = reference.infer
         m = plan.measure
@@ -181,8 +181,8 @@ def _measure_group(plan: RunPlan, device, configs: list[ModelConfig], reference,
                                        seed=m.seed, on_round=on_round, min_rounds=m.min_rounds)
         return [make_record(e, device, s.info, measured[e.config.variant], measured.get(REFERENCE_WORKLOAD),
                             reference.info if reference is not None else None,
-                            {e.sha256: twin_fields(measured[TWIN_WORKLOAD + e.sha256], twins[e.sha256].info)}
-                            if e.sha256 in twins else None)
+                            {e.sha256: control_fields(measured[CONTROL_WORKLOAD + e.sha256], controls[e.sha256].info)}
+                            if e.sha256 in controls else None)
                 for e, s in zip(exported, sessions)]
 
 

@@ -553,14 +553,14 @@ def test_check_baseline_end_to_end_writes_a_valid_current_result(tmp_path, rng):
     # Both variants were measured together, as `mnbench run` measured them: the same rounds, one reference.
     assert standard["reference"]["samples_ms"] == separable["reference"]["samples_ms"]
     assert report.mode == "remeasure" and len(report.models) == 2
-    # Each carries its own file's twin from the same rounds, so the written result can be the next baseline.
+    # Each carries its own file's control from the same rounds, so the written result can be the next baseline.
     for record in (separable, standard):
-        twin = record["twins"][record["model_sha256"]]
-        assert len(twin["round_sizes"]) == len(record["round_sizes"])
+        control = record["controls"][record["model_sha256"]]
+        assert len(control["round_sizes"]) == len(record["round_sizes"])
 
-    # That result as a baseline: the check now divides by the twins (the baseline's own files, found by sha256).
+    # That result as a baseline: the check now divides by the controls (the baseline's own files, found by sha256).
     report, _ = check_baseline(current, settings, models_dir=tmp_path)
-    assert {m.normaliser for m in report.models} == {"twin"}
+    assert {m.normaliser for m in report.models} == {"control"}
 
 
 def test_a_baseline_with_too_few_rounds_gets_no_verdict(rng):

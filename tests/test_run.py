@@ -45,11 +45,11 @@ def test_run_writes_a_valid_result_with_both_variants(app, dirs, device, runtime
                                 progress=False)
         assert record["model_sha256"] == exported.sha256
         assert record["macs"] == exported.cost.macs
-        # Its own file ran again as its twin, with the frozen settings, in the same rounds.
-        twin = record["twins"][exported.sha256]
-        assert list(record["twins"]) == [exported.sha256]
-        assert len(twin["round_sizes"]) == len(record["round_sizes"]) and sum(twin["round_sizes"]) == len(twin["samples_ms"])
-        assert twin["settings"] == record["settings"]  # the benchmark's settings are still the frozen ones
+        # Its own file ran again as its control, with the frozen settings, in the same rounds.
+        control = record["controls"][exported.sha256]
+        assert list(record["controls"]) == [exported.sha256]
+        assert len(control["round_sizes"]) == len(record["round_sizes"]) and sum(control["round_sizes"]) == len(control["samples_ms"])
+        assert control["settings"] == record["settings"]  # the benchmark's settings are still the frozen ones
     if device == "cpu":
         assert by_variant["separable"]["providers"] == ["CPUExecutionProvider"]
     assert by_variant["standard"]["macs"] > by_variant["separable"]["macs"]
@@ -57,13 +57,13 @@ def test_run_writes_a_valid_result_with_both_variants(app, dirs, device, runtime
     assert "realized" in result.output
 
 
-def test_no_twins_leaves_them_out(app, dirs):
+def test_no_controls_leaves_them_out(app, dirs):
     out = dirs / "r.json"
-    result = invoke(app, *SMALL, "--variant", "separable", "--threads", "1", "--no-peak", "--no-twins",
+    result = invoke(app, *SMALL, "--variant", "separable", "--threads", "1", "--no-peak", "--no-controls",
                     "--output", str(out))
     assert result.exit_code == 0, result.output
     (record,) = results.load_result(out)["records"]
-    assert "twins" not in record and record["reference"]["samples_ms"]
+    assert "controls" not in record and record["reference"]["samples_ms"]
 
 
 def test_default_output_goes_to_reports_runs(app, dirs):

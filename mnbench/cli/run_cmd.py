@@ -28,7 +28,7 @@ def run(
     max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per model group.")] = 10.0,
     target_ci: Annotated[float, typer.Option("--target-ci", help="Stop when the median's 95% CI is within ±this fraction.")] = 0.01,
     reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Interleave the machine-speed reference network (what `mnbench check` normalises by).")] = True,
-    twins: Annotated[bool, typer.Option("--twins/--no-twins", help="Measure each model's file a second time with frozen settings: its twin, what `mnbench check` normalises by (about doubles the run).")] = True,
+    controls: Annotated[bool, typer.Option("--controls/--no-controls", help="Measure each model's file a second time with frozen settings: its control, what `mnbench check` normalises by (about doubles the run).")] = True,
     peak: Annotated[bool, typer.Option("--peak/--no-peak", help="Measure each device's peak GMAC/s once per machine.")] = True,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file (default: reports/runs/<UTC time>-<host>.json).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
@@ -49,7 +49,7 @@ def run(
         widths=parse_numbers(width, "width", float), resolutions=parse_numbers(resolution, "resolution", int),
         batch=batch, precision=precision, threads=threads if threads is not None else physical_cores(),
         measure=MeasureSettings(min_time_s=min_time, max_time_s=max_time, target_rel_ci=target_ci),
-        with_reference=reference, with_twins=twins, with_peak=peak,
+        with_reference=reference, with_controls=controls, with_peak=peak,
     )
     output = output or default_output_path(reports_dir)
     _check_writable(output)

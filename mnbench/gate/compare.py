@@ -11,13 +11,13 @@ foreign) falls back to FALLBACK_ROUNDS consecutive chunks of its samples as pseu
 machine, no better under heavy contention, and worse for the gate's own validation model; see
 benchmarks/results/reference_choice.md. ROUND_QUANTILE keeps the choice in one place.)
 
-The model's twin comes first. Where the baseline record carries its own file's twin (`mnbench.twin`: the same ONNX
-file run again with frozen settings in the same rounds) and the current record carries a twin of that same file
-(found by sha256 and measured beside today's model), the normaliser is the twin instead of the reference: it is the
+The model's control comes first. Where the baseline record carries its own file's control (`mnbench.control`: the same ONNX
+file run again with frozen settings in the same rounds) and the current record carries a control of that same file
+(found by sha256 and measured beside today's model), the normaliser is the control instead of the reference: it is the
 model itself, so it feels every state of the machine the model feels, however large the model. When today's model
-is that very file with the same settings on both sides, model and twin are one workload and the slope term below
+is that very file with the same settings on both sides, model and control are one workload and the slope term below
 is nil; when the file or the settings changed, the two are different workloads again and the term applies as for
-the reference. The small reference stays the fallback (a baseline without twins, or its file not at hand).
+the reference. The small reference stays the fallback (a baseline without controls, or its file not at hand).
 
 How far the reference can be trusted. Dividing by it assumes the model slows down exactly as much as the
 reference when the machine does (a slope of 1 on the log scale). Measured between separate runs on the shared VM,
@@ -30,7 +30,7 @@ normalised change's variance. Without it, a check on a machine much busier than 
 got a CI as narrow as on a quiet one: re-judging the 20 A/A checks of each of two validation runs, 5 of 20 CIs
 missed the true change (0) without the term, 0 and 1 with it. It does not cover a large model under heavy memory
 contention (slope 1.5–2, and once about 3: an unchanged v2 1.0 at 224 px ran 2.2x slower a minute after its baseline
-while the reference ran 28 % slower, and was declared a regression, re-test included): that is what the twin is
+while the reference ran 28 % slower, and was declared a regression, re-test included): that is what the control is
 for.
 
 Normalise or not (`use_normalisation`). Dividing by the reference removes machine drift but adds the reference's
@@ -70,7 +70,7 @@ from scipy.stats import t as student_t
 
 from mnbench.errors import MnbenchError
 from mnbench.machine import machine_fingerprint
-from mnbench.twin import own_twin, twin_entry
+from mnbench.control import own_control, control_entry
 
 ROUND_QUANTILE = 0.5  # the per-round statistic: the median (see the module doc)
 DEFAULT_THRESHOLD = 0.10
@@ -90,7 +90,7 @@ IMPROVEMENT = "improvement"
 INCONCLUSIVE = "inconclusive"
 MISSING = "missing"
 VERDICTS = (REGRESSION, INCONCLUSIVE, MISSING, IMPROVEMENT, PASS)
-TWIN = "twin"  # normalised by the model file's twin (mnbench.twin)
+CONTROL = "control"  # normalised by the model file's control (mnbench.control)
 REFERENCE = "reference"  # by the machine-speed reference network (mnbench.reference)
 
 # What a model is, for matching baseline and current records; precision and threads must then agree too.
@@ -149,9 +149,9 @@ def _log_round_values(chunks: Iterable[np.ndarray]) -> np.ndarray:
     return np.log(np.array([np.quantile(c, ROUND_QUANTILE) for c in chunks], dtype=float))
 
 
-def round_values(record: dict[str, Any], twin: str | None = None) -> RoundValues:
+def round_values(record: dict[str, Any], control: str | None = None) -> RoundValues:
     """The per-round values of one record (see the module doc), normalised by the machine-speed reference or, with
-    `twin` (a model file's sha256), by that file's twin measured in the record's rounds (`mnbench.twin`); no usable
+    `control` (a model file's sha256), by that file's control measured in the record's rounds (`mnbench.control`); no usable
     normaliser gives `reference=None`. MnbenchError if the record's rounds are inconsistent."""
     samples = record["samples_ms"]
     if any(not s > 0 for s in samples):
@@ -164,8 +164,8 @@ def round_values(record: dict[str, Any], twin: str | None = None) -> RoundValues
         chunks = np.array_split(np.asarray(samples, dtype=float), n_chunks) if n_chunks else []
         return RoundValues(model=_log_round_values(chunks), reference=None, reference_name=None, method="chunks")
     model = _log_round_values(_split(samples, sizes))
-    if twin is not None:
-        entry, name = twin_entry(record, twin), f"twin {twin}"
+    if control is not None:
+        entry, name = control_entry(record, control), f"control {control}"
     else:
         entry = record.get("reference")
         name = entry.get("name") if isinstance(entry, dict) else None
@@ -252,7 +252,7 @@ class Comparison:
     rounds_current: int
     machine_shift: float | None = None  # exp(mean ref now − mean ref base) − 1: >0 means the machine got slower
     slope_se: float = 0.0  # the part of `se` that is the slope term (see the module doc); 0 unless normalised
-    normaliser: str = ""  # what `machine_shift` was measured with, and normalised by: TWIN or REFERENCE
+    normaliser: str = ""  # what `machine_shift` was measured with, and normalised by: CONTROL or REFERENCE
 
     @property
     def change(self) -> float:
@@ -308,10 +308,10 @@ def _welch(base: np.ndarray, now: np.ndarray) -> tuple[float, float, float]:
 
 def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
     """The change of `current` over `baseline`, two independent runs of the same model (Welch on per-round values),
-    normalised by the baseline file's twin where both runs measured it, else by the machine-speed reference."""
+    normalised by the baseline file's control where both runs measured it, else by the machine-speed reference."""
     base_file = baseline.get("model_sha256")
-    base, now = round_values(baseline, twin=base_file), round_values(current, twin=base_file)
-    normaliser, slope_uncertainty = TWIN, twin_slope_uncertainty(baseline, current)
+    base, now = round_values(baseline, control=base_file), round_values(current, control=base_file)
+    normaliser, slope_uncertainty = CONTROL, control_slope_uncertainty(baseline, current)
     if base.reference is None or now.reference is None:
         base, now = round_values(baseline), round_values(current)
         normaliser, slope_uncertainty = REFERENCE, SLOPE_UNCERTAINTY
@@ -332,14 +332,14 @@ def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Compar
                       slope_se=slope_se, normaliser=normaliser if shift is not None else "")
 
 
-def twin_slope_uncertainty(baseline: dict[str, Any], current: dict[str, Any]) -> float:
-    """0 when, on both sides, the model is its twin's very file under the same settings: then model and twin are
+def control_slope_uncertainty(baseline: dict[str, Any], current: dict[str, Any]) -> float:
+    """0 when, on both sides, the model is its control's very file under the same settings: then model and control are
     one workload and slow down exactly alike. Otherwise (today's model or its settings differ) the two may feel a
     change of the machine differently, as a model and the reference do: SLOPE_UNCERTAINTY."""
     base_file = baseline.get("model_sha256")
     for record in (baseline, current):
-        twin = twin_entry(record, base_file) or {}
-        if record.get("model_sha256") != base_file or twin.get("settings") != record.get("settings"):
+        control = control_entry(record, base_file) or {}
+        if record.get("model_sha256") != base_file or control.get("settings") != record.get("settings"):
             return SLOPE_UNCERTAINTY
     return 0.0
 
@@ -440,7 +440,7 @@ class ModelVerdict:
     method: str = ""
     normalised: bool = False
     machine_shift: float | None = None
-    normaliser: str = ""  # what machine_shift was measured with (and normalised by): TWIN or REFERENCE
+    normaliser: str = ""  # what machine_shift was measured with (and normalised by): CONTROL or REFERENCE
     rounds_baseline: int = 0
     rounds_current: int = 0
     retested: bool = False
@@ -511,7 +511,7 @@ def decide(items: Sequence[tuple[str, dict, dict | None, Comparison | None]], *,
             verdict, note = INCONCLUSIVE, (
                 f"CI reaches above {threshold:.0%}: the machine runs {abs(shift):.0%} "
                 f"{'slower' if shift > 0 else 'faster'} than when the baseline was recorded, more than "
-                f"{'the twin of a changed model' if comparison.normaliser == TWIN else 'the reference'} "
+                f"{'the control of a changed model' if comparison.normaliser == CONTROL else 'the reference'} "
                 "can vouch for; record the baseline again on this kind of runner, or compare both models in one "
                 "process (--baseline-model/--model)")
         else:
@@ -558,15 +558,15 @@ def compare_results(baseline_doc: dict[str, Any], current_doc: dict[str, Any], t
         items.append((record_name(base), base, now, compare_records(base, now) if now is not None else None))
     notes = []
     compared = [(base, now, c) for _, base, now, c in items if c is not None]
-    without_twin = [record_name(base) for base, now, c in compared if own_twin(base) and c.normaliser != TWIN]
-    if without_twin:
-        notes.append(f"the baseline's own model file was not measured again for {', '.join(without_twin)}: "
+    without_control = [record_name(base) for base, now, c in compared if own_control(base) and c.normaliser != CONTROL]
+    if without_control:
+        notes.append(f"the baseline's own model file was not measured again for {', '.join(without_control)}: "
                      "normalised by the small machine-speed reference instead, which a large model on a busy machine "
                      "can outrun; keep the exports the baseline names (its models folder) with the baseline")
-    if compared and not any(own_twin(base) for base, _, _ in compared):
-        notes.append("the baseline has no model twins (recorded with --no-twins or an older mnbench): normalised by "
-                     "the small machine-speed reference; record a new baseline for the sounder twin normalisation")
-    reference_changed = any(base.get("reference") and now.get("reference") and c.normaliser != TWIN
+    if compared and not any(own_control(base) for base, _, _ in compared):
+        notes.append("the baseline has no model controls (recorded with --no-controls or an older mnbench): normalised by "
+                     "the small machine-speed reference; record a new baseline for the sounder control normalisation")
+    reference_changed = any(base.get("reference") and now.get("reference") and c.normaliser != CONTROL
                             and base["reference"].get("name") != now["reference"].get("name")
                             for base, now, c in compared)
     if reference_changed:

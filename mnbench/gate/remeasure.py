@@ -26,9 +26,9 @@ from mnbench.gate.compare import (DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, REGRESS
                                   compare_paired, compare_records, compare_results, decide, merge_retest, record_name)
 from mnbench.measure import Measurement, measure_interleaved
 from mnbench.reference import open_reference
-from mnbench.runner import REFERENCE_WORKLOAD, TWIN_WORKLOAD, make_record, reference_fields
+from mnbench.runner import REFERENCE_WORKLOAD, CONTROL_WORKLOAD, make_record, reference_fields
 from mnbench.stats import summarize
-from mnbench.twin import TWINS_KEY, find_model_file, open_twin, own_twin, twin_fields
+from mnbench.control import CONTROLS_KEY, find_model_file, open_control, own_control, control_fields
 
 MODEL = "model"
 RETEST_SEED_OFFSET = 1000  # a re-measurement shuffles its rounds differently from the first one
@@ -46,7 +46,7 @@ class GateSettings:
     slice_s: float = 2.0  # how often the stopping rule is checked
     # Per workload and round, as `mnbench run` measures. Shorter blocks give more rounds, but a block much shorter
     # than the neighbours' thread spin-down (50-90 ms, see mnbench.measure) is mostly transient: with two sessions
-    # of v2 1.0/224 the per-round model/twin ratio's standard error over 12 s was 0.04-0.06 at 0.05 s and 0.010 at
+    # of v2 1.0/224 the per-round model/control ratio's standard error over 12 s was 0.04-0.06 at 0.05 s and 0.010 at
     # 0.1 s; for v1 0.25/96, 0.009 either way.
     round_s: float = 0.1
     warmup_s: float = 1.0  # before the first slice
@@ -99,14 +99,14 @@ def measure_until_precise(workloads: Mapping[str, Callable[[], object]],
 
 
 def _as_record(model: Measurement, reference: Measurement | None = None, info: dict[str, Any] | None = None,
-               sha256: str | None = None, twins: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+               sha256: str | None = None, controls: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Just enough of a record for `compare_records` while measuring."""
     record: dict[str, Any] = {"samples_ms": model.samples_ms, "round_sizes": model.round_sizes,
                               "settings": (info or {}).get("settings"), "model_sha256": sha256}
     if reference is not None:
         record["reference"] = reference_fields(reference)
-    if twins:
-        record[TWINS_KEY] = twins
+    if controls:
+        record[CONTROLS_KEY] = controls
     return record
 
 
@@ -135,7 +135,7 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
                     ) -> list[dict[str, Any]]:
     """Export each baseline record's model with today's code, run them with the same device, precision, threads and
     batch, measure them interleaved with the reference (on that device, precision and threads too) and with the
-    twins (`mnbench.twin`: the baseline's own file when it is at hand, and today's file) until every change is
+    controls (`mnbench.control`: the baseline's own file when it is at hand, and today's file) until every change is
     precise enough, and return the new records (same layout as `mnbench run`'s), in order."""
     from mnbench.backends import open_session
     from mnbench.devices import resolve_device
@@ -145,7 +145,7 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
     device = resolve_device(first["device"])
     precision = first.get("requested_precision") or first["precision"]
     with ExitStack() as stack:
-        opened, twin_files = [], []
+        opened, control_files = [], []
         for baseline in baselines:
             opset = (baseline.get("model") or {}).get("opset") or DEFAULT_OPSET
             exported = export_model(model_config(baseline), models_dir=models_dir, opset=opset, progress=False)
@@ -154,42 +154,42 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
                                                        models_dir=models_dir))
             check_settings_compatible(baseline, session.info)  # what actually runs here, not what was asked
             opened.append((exported, session))
-            twin_files.append(_twin_files(baseline, exported, models_dir))
+            control_files.append(_control_files(baseline, exported, models_dir))
         reference = stack.enter_context(open_reference(device, precision=precision, threads=first["threads"],
                                                        models_dir=models_dir))
-        twins = {}  # sha256 -> session; a file shared by two records (an unchanged model) is measured once
-        for baseline, files in zip(baselines, twin_files):
+        controls = {}  # sha256 -> session; a file shared by two records (an unchanged model) is measured once
+        for baseline, files in zip(baselines, control_files):
             for sha, path in files.items():
-                if sha not in twins:
-                    twins[sha] = stack.enter_context(open_twin(device, path, batch=baseline["batch"],
+                if sha not in controls:
+                    controls[sha] = stack.enter_context(open_control(device, path, batch=baseline["batch"],
                                                                precision=precision, threads=baseline["threads"],
                                                                models_dir=models_dir))
         workloads = {f"{MODEL}{i}": session.infer for i, (_, session) in enumerate(opened)}
-        workloads |= {TWIN_WORKLOAD + sha: twin.infer for sha, twin in twins.items()}
+        workloads |= {CONTROL_WORKLOAD + sha: control.infer for sha, control in controls.items()}
         workloads[REFERENCE_WORKLOAD] = reference.infer
 
-        def twin_entries(m: dict[str, Measurement], files: dict[str, Path]) -> dict[str, dict[str, Any]]:
-            return {sha: twin_fields(m[TWIN_WORKLOAD + sha], twins[sha].info) for sha in files}
+        def control_entries(m: dict[str, Measurement], files: dict[str, Path]) -> dict[str, dict[str, Any]]:
+            return {sha: control_fields(m[CONTROL_WORKLOAD + sha], controls[sha].info) for sha in files}
 
         def compare_all(m: dict[str, Measurement]) -> list[Comparison]:
             return [compare_records(b, _as_record(m[f"{MODEL}{i}"], m[REFERENCE_WORKLOAD], opened[i][1].info,
-                                                  opened[i][0].sha256, twin_entries(m, twin_files[i])))
+                                                  opened[i][0].sha256, control_entries(m, control_files[i])))
                     for i, b in enumerate(baselines)]
 
         measured, _ = measure_until_precise(workloads, compare_all, settings,
                                             label=", ".join(record_name(b) for b in baselines),
                                             on_progress=on_progress)
         return [make_record(exported, device, session.info, measured[f"{MODEL}{i}"], measured[REFERENCE_WORKLOAD],
-                            reference.info, twin_entries(measured, twin_files[i]))
+                            reference.info, control_entries(measured, control_files[i]))
                 for i, (exported, session) in enumerate(opened)]
 
 
-def _twin_files(baseline: dict[str, Any], exported, models_dir: str | os.PathLike | None) -> dict[str, Path]:
-    """The files whose twins a re-measurement measures, by sha256: today's export (so the new record can be the
-    next baseline) and, when the baseline measured its own twin, the baseline's file, if it can be found."""
+def _control_files(baseline: dict[str, Any], exported, models_dir: str | os.PathLike | None) -> dict[str, Path]:
+    """The files whose controls a re-measurement measures, by sha256: today's export (so the new record can be the
+    next baseline) and, when the baseline measured its own control, the baseline's file, if it can be found."""
     files = {exported.sha256: exported.path}
     base_file = baseline.get("model_sha256")
-    if own_twin(baseline) is not None and base_file not in files:
+    if own_control(baseline) is not None and base_file not in files:
         found = find_model_file(base_file, [baseline.get("model_path")], models_dir)
         if found is not None:
             files[base_file] = found

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, MISSING, PASS, REGRESSION, TWIN, VERDICTS,
+from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, MISSING, PASS, REGRESSION, CONTROL, VERDICTS,
                                   GateReport, ModelVerdict)
 
 VERDICT_STYLE = {REGRESSION: "bold red", INCONCLUSIVE: "yellow", MISSING: "yellow", IMPROVEMENT: "green",
@@ -41,7 +41,7 @@ def _p(x: float | None) -> str:
 
 def _note(m: ModelVerdict) -> str:
     parts = [m.note] if m.note else []
-    ruler = "the model's twin" if m.normaliser == TWIN else "the machine-speed reference"
+    ruler = "the model's control" if m.normaliser == CONTROL else "the machine-speed reference"
     if m.normalised:
         parts.append(f"normalised by {ruler}")
     if m.machine_shift is not None and abs(m.machine_shift) >= 0.02:
@@ -110,11 +110,11 @@ def render_markdown(report: GateReport) -> str:
     lines.append("")
     lines.append(f"change = now / baseline − 1; a regression needs the whole {report.confidence:.0%} CI above "
                  f"+{report.threshold:.0%} (Holm-adjusted); pass needs its upper bound at or below it.")
-    if any(m.normalised and m.normaliser == TWIN for m in report.models):
-        lines.append("Changes normalised by the model's twin are relative to the baseline's own model file, run "
+    if any(m.normalised and m.normaliser == CONTROL for m in report.models):
+        lines.append("Changes normalised by the model's control are relative to the baseline's own model file, run "
                      "again with frozen settings in the same rounds: machine speed cancels, and what is left is "
                      "what changed in the model and its runtime settings.")
-    if any(m.normalised and m.normaliser != TWIN for m in report.models):
+    if any(m.normalised and m.normaliser != CONTROL for m in report.models):
         lines.append("Changes normalised by the machine-speed reference are relative to a small fixed network "
                      "measured in the same rounds; their CI also allows for the reference tracking the model "
                      "imperfectly, the more so the further the machine moved since the baseline.")

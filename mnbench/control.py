@@ -1,4 +1,4 @@
-"""The model's frozen twin: the very ONNX file a baseline measured, run with pinned settings in the same rounds.
+"""The model's control: the very ONNX file a baseline measured, run with pinned settings in the same rounds.
 
 The small reference network (`mnbench.reference`) tells how fast the machine is, but a large model can feel a
 state of the machine that a small network does not: on a shared VM an unchanged v2 1.0 at 224 px once ran 2.2x
@@ -7,15 +7,15 @@ only workload sure to feel exactly what the model feels is the model itself. So 
 model's file a second time through a session with the settings frozen for references (`pin_settings=True`), and
 `mnbench check` measures that same file again (found by its sha256) next to today's model:
 
-    change = (log model_now − log twin_now) − (log model_baseline − log twin_baseline)   per round, then averaged
+    change = (log model_now − log control_now) − (log model_baseline − log control_baseline)   per round, then averaged
 
 Both differences are taken within rounds, so machine speed cancels in each, whatever the model's size. What stays
-independent of the code under test is the same as for the reference: the twin's bytes are the baseline's (a
+independent of the code under test is the same as for the reference: the control's bytes are the baseline's (a
 re-export that differs in one byte is a different file), and its session settings are frozen in the backends.
-A change to the model code, the exporter or the benchmark's session settings moves the model, never its twin.
+A change to the model code, the exporter or the benchmark's session settings moves the model, never its control.
 
-Records carry the twins measured in their rounds under "twins", keyed by the file's sha256: a baseline's own twin
-under its `model_sha256`; a re-measured record the baseline's file's twin and, when today's export differs, its
+Records carry the controls measured in their rounds under "controls", keyed by the file's sha256: a baseline's own control
+under its `model_sha256`; a re-measured record the baseline's file's control and, when today's export differs, its
 own (so it can serve as the next baseline).
 """
 from __future__ import annotations
@@ -25,23 +25,24 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-TWINS_KEY = "twins"
+CONTROLS_KEY = "controls"
+LEGACY_CONTROLS_KEY = "twins"  # the key in result files written before the rename; still read
 
 
-def twin_fields(measurement, info: dict[str, Any]) -> dict[str, Any]:
-    """One entry of a record's "twins": how the twin ran and its samples in the record's rounds."""
+def control_fields(measurement, info: dict[str, Any]) -> dict[str, Any]:
+    """One entry of a record's "controls": how the control ran and its samples in the record's rounds."""
     return {"settings": info.get("settings", {}), "samples_ms": [float(s) for s in measurement.samples_ms],
             "round_sizes": list(measurement.round_sizes)}
 
 
-def twin_entry(record: dict[str, Any], sha256: str | None) -> dict[str, Any] | None:
-    """The record's twin of the file with this sha256, if it was measured in the record's rounds."""
-    return (record.get(TWINS_KEY) or {}).get(sha256)
+def control_entry(record: dict[str, Any], sha256: str | None) -> dict[str, Any] | None:
+    """The record's control of the file with this sha256, if it was measured in the record's rounds."""
+    return (record.get(CONTROLS_KEY) or record.get(LEGACY_CONTROLS_KEY) or {}).get(sha256)
 
 
-def own_twin(record: dict[str, Any]) -> dict[str, Any] | None:
-    """The twin of the record's own model file, if it was measured."""
-    return twin_entry(record, record.get("model_sha256"))
+def own_control(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The control of the record's own model file, if it was measured."""
+    return control_entry(record, record.get("model_sha256"))
 
 
 def find_model_file(sha256: str, candidates: Iterable[str | os.PathLike | None],
@@ -71,7 +72,7 @@ def find_model_file(sha256: str, candidates: Iterable[str | os.PathLike | None],
     return None
 
 
-def open_twin(device, model_path: str | os.PathLike, *, batch: int, precision: str, threads: int | None,
+def open_control(device, model_path: str | os.PathLike, *, batch: int, precision: str, threads: int | None,
               models_dir: str | os.PathLike | None = None):
     """A session of `model_path` with the settings frozen for references; `infer` is the workload to interleave."""
     from mnbench.backends import open_session

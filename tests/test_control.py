@@ -1,4 +1,4 @@
-"""The model's frozen twin (`mnbench.twin`) as the gate's normaliser, on synthetic records with known changes, and
+"""The model's frozen control (`mnbench.control`) as the gate's normaliser, on synthetic records with known changes, and
 finding a baseline's model file by its sha256."""
 
 from __future__ import annotations
@@ -11,22 +11,22 @@ import numpy as np
 import pytest
 
 from mnbench import results
-from mnbench.gate.compare import (INCONCLUSIVE, PASS, REFERENCE, REGRESSION, SLOPE_UNCERTAINTY, TWIN,
+from mnbench.gate.compare import (INCONCLUSIVE, PASS, REFERENCE, REGRESSION, SLOPE_UNCERTAINTY, CONTROL,
                                   compare_records, compare_results)
-from mnbench.gate.remeasure import _twin_files
+from mnbench.gate.remeasure import _control_files
 from mnbench.reference import REFERENCE_NAME
 from mnbench.stats import summarize
-from mnbench.twin import find_model_file, own_twin
+from mnbench.control import find_model_file, own_control
 
 MACHINE = {"cpu_model": "Test CPU 9000", "versions": {"onnxruntime": "1.32.0"}}
 SETTINGS = {"graph_optimization_level": "ORT_ENABLE_ALL", "intra_op_allow_spinning": True}
 OLD, NEW = "a" * 64, "b" * 64
 
 
-def twinned_record(rng, *, machine=0.0, ref_feels=1.0, model_ms=6.0, sha=OLD, twins=(OLD,), settings=SETTINGS,
-                   twin_settings=SETTINGS, rounds=30, per_round=9, sample_sd=0.05, round_sd=0.02):
+def record_with_controls(rng, *, machine=0.0, ref_feels=1.0, model_ms=6.0, sha=OLD, controls=(OLD,), settings=SETTINGS,
+                   control_settings=SETTINGS, rounds=30, per_round=9, sample_sd=0.05, round_sd=0.02):
     """A record as `mnbench run` (or a re-measurement) writes it. The machine is `machine` slower (log scale) than
-    at baseline time with some per-round wobble; model and twins feel all of it, the reference `ref_feels` of it,
+    at baseline time with some per-round wobble; model and controls feel all of it, the reference `ref_feels` of it,
     as the small reference felt a fraction of what a large model did on a shared VM."""
     speed = machine + rng.normal(0, round_sd, rounds)
 
@@ -42,8 +42,8 @@ def twinned_record(rng, *, machine=0.0, ref_feels=1.0, model_ms=6.0, sha=OLD, tw
               "round_sizes": [per_round] * rounds, "model_sha256": sha,
               "reference": {"name": REFERENCE_NAME, "samples_ms": samples(0.8, ref_feels),
                             "round_sizes": [per_round] * rounds},
-              "twins": {t: {"settings": twin_settings, "samples_ms": samples(6.0, 1.0),
-                            "round_sizes": [per_round] * rounds} for t in twins}}
+              "controls": {t: {"settings": control_settings, "samples_ms": samples(6.0, 1.0),
+                            "round_sizes": [per_round] * rounds} for t in controls}}
     return record
 
 
@@ -58,80 +58,80 @@ def rng():
     return np.random.default_rng(11)
 
 
-def test_a_machine_slowdown_the_reference_does_not_feel_is_cancelled_by_the_twin(rng):
+def test_a_machine_slowdown_the_reference_does_not_feel_is_cancelled_by_the_control(rng):
     """The false alarm of session 2: an unchanged v2 1.0/224 ran 2.2x slower a minute after its baseline while the
-    small reference ran 28 % slower. Normalised by the reference that is a +70 % 'regression'; the twin, the same
+    small reference ran 28 % slower. Normalised by the reference that is a +70 % 'regression'; the control, the same
     file run again in the same rounds, slowed exactly as much, so the change is nil."""
-    baseline = twinned_record(rng)
-    current = twinned_record(rng, machine=math.log(2.2), ref_feels=math.log(1.28) / math.log(2.2))
+    baseline = record_with_controls(rng)
+    current = record_with_controls(rng, machine=math.log(2.2), ref_feels=math.log(1.28) / math.log(2.2))
     report = compare_results(doc(baseline), doc(current), 0.10)
     (verdict,) = report.models
-    assert verdict.verdict == PASS and verdict.normaliser == TWIN
-    assert verdict.machine_shift == pytest.approx(1.2, abs=0.05)  # what the twin felt: the machine, 2.2x slower
+    assert verdict.verdict == PASS and verdict.normaliser == CONTROL
+    assert verdict.machine_shift == pytest.approx(1.2, abs=0.05)  # what the control felt: the machine, 2.2x slower
     assert abs(verdict.change) < 0.03
 
-    # The same files without twins: the reference cannot vouch for a 2.2x slowdown it felt as 28 %.
+    # The same files without controls: the reference cannot vouch for a 2.2x slowdown it felt as 28 %.
     for record in (baseline, current):
-        del record["twins"]
+        del record["controls"]
     (without,) = compare_results(doc(baseline), doc(current), 0.10).models
     assert without.normaliser == REFERENCE and without.verdict == REGRESSION
 
 
-def test_a_baseline_made_20_percent_faster_fails_against_its_twin(rng):
-    """The brief's injected regression: latency fields scaled, the twins' samples (like the reference's) kept."""
-    baseline, current = doc(twinned_record(rng)), doc(twinned_record(rng, machine=0.3, ref_feels=0.5))
+def test_a_baseline_made_20_percent_faster_fails_against_its_control(rng):
+    """The brief's injected regression: latency fields scaled, the controls' samples (like the reference's) kept."""
+    baseline, current = doc(record_with_controls(rng)), doc(record_with_controls(rng, machine=0.3, ref_feels=0.5))
     report = compare_results(results.with_latencies_scaled(baseline, 1 / 1.2), current, 0.10)
     (verdict,) = report.models
-    assert verdict.verdict == REGRESSION and verdict.normaliser == TWIN
+    assert verdict.verdict == REGRESSION and verdict.normaliser == CONTROL
     assert verdict.change == pytest.approx(0.2, abs=0.03)
     assert compare_results(results.with_latencies_scaled(baseline, 1 / 1.1), current, 0.10).models[0].verdict != PASS
 
 
-def test_an_unchanged_model_and_its_twin_are_one_workload_so_no_slope_term(rng):
-    comparison = compare_records(twinned_record(rng), twinned_record(rng, machine=0.5))
-    assert comparison.normaliser == TWIN and comparison.normalised
+def test_an_unchanged_model_and_its_control_are_one_workload_so_no_slope_term(rng):
+    comparison = compare_records(record_with_controls(rng), record_with_controls(rng, machine=0.5))
+    assert comparison.normaliser == CONTROL and comparison.normalised
     assert comparison.slope_se == 0.0
 
 
 @pytest.mark.parametrize("change", ["model file", "settings"])
-def test_a_changed_model_may_feel_the_machine_differently_from_its_twin(rng, change):
-    """Today's model is another file, or runs with other settings: then it and the baseline's twin are two
+def test_a_changed_model_may_feel_the_machine_differently_from_its_control(rng, change):
+    """Today's model is another file, or runs with other settings: then it and the baseline's control are two
     workloads, and the slope term is back."""
-    baseline = twinned_record(rng)
+    baseline = record_with_controls(rng)
     if change == "model file":
-        current = twinned_record(rng, machine=0.5, sha=NEW, twins=(OLD, NEW))
+        current = record_with_controls(rng, machine=0.5, sha=NEW, controls=(OLD, NEW))
     else:
-        current = twinned_record(rng, machine=0.5, settings={**SETTINGS, "intra_op_allow_spinning": False})
+        current = record_with_controls(rng, machine=0.5, settings={**SETTINGS, "intra_op_allow_spinning": False})
     comparison = compare_records(baseline, current)
-    assert comparison.normaliser == TWIN
+    assert comparison.normaliser == CONTROL
     assert comparison.slope_se == pytest.approx(SLOPE_UNCERTAINTY * 0.5, rel=0.05)
 
 
-def test_a_twin_of_another_file_is_never_divided_out(rng):
-    """Today's record measured only its own (new) file's twin: nothing to compare the baseline's twin with, so the
+def test_a_control_of_another_file_is_never_divided_out(rng):
+    """Today's record measured only its own (new) file's control: nothing to compare the baseline's control with, so the
     reference normalises, and the report says the baseline's file was not at hand."""
-    baseline = twinned_record(rng)
-    current = twinned_record(rng, sha=NEW, twins=(NEW,))
+    baseline = record_with_controls(rng)
+    current = record_with_controls(rng, sha=NEW, controls=(NEW,))
     report = compare_results(doc(baseline), doc(current), 0.10)
     assert report.models[0].normaliser == REFERENCE
     assert any("own model file was not measured again" in note for note in report.notes)
 
 
-def test_a_baseline_without_twins_says_so(rng):
-    baseline, current = twinned_record(rng), twinned_record(rng)
-    del baseline["twins"]
+def test_a_baseline_without_controls_says_so(rng):
+    baseline, current = record_with_controls(rng), record_with_controls(rng)
+    del baseline["controls"]
     report = compare_results(doc(baseline), doc(current), 0.10)
     assert report.models[0].normaliser == REFERENCE
-    assert any("no model twins" in note for note in report.notes)
+    assert any("no model controls" in note for note in report.notes)
 
 
 def test_a_big_shift_with_a_changed_model_is_inconclusive_and_says_why(rng):
-    """A changed model on a machine 2.2x slower than at baseline time: the twin cannot vouch for how the new model
+    """A changed model on a machine 2.2x slower than at baseline time: the control cannot vouch for how the new model
     feels that, so no verdict either way, and the note says the machine moved."""
-    baseline = twinned_record(rng)
-    current = twinned_record(rng, machine=math.log(2.2) + math.log(1.05), sha=NEW, twins=(OLD, NEW))
+    baseline = record_with_controls(rng)
+    current = record_with_controls(rng, machine=math.log(2.2) + math.log(1.05), sha=NEW, controls=(OLD, NEW))
     (verdict,) = compare_results(doc(baseline), doc(current), 0.10).models
-    assert verdict.verdict == INCONCLUSIVE and "twin of a changed model" in verdict.note
+    assert verdict.verdict == INCONCLUSIVE and "control of a changed model" in verdict.note
 
 
 # ---- finding the baseline's file ----
@@ -169,19 +169,28 @@ class _Exported:
         self.path, self.sha256 = path, sha
 
 
-def test_a_re_measurement_twins_todays_file_and_the_baselines_when_found(tmp_path, rng):
+def test_a_re_measurement_controls_todays_file_and_the_baselines_when_found(tmp_path, rng):
     old_path, old_sha = _export_like(tmp_path, "old", b"old model")
     new_path, new_sha = _export_like(tmp_path, "new", b"new model")
-    baseline = twinned_record(rng, sha=old_sha, twins=(old_sha,))
+    baseline = record_with_controls(rng, sha=old_sha, controls=(old_sha,))
     baseline["model_path"] = str(old_path)
-    assert own_twin(baseline) is not None
+    assert own_control(baseline) is not None
     # The model code changed: today's export is another file; the baseline's is measured beside it.
-    assert _twin_files(baseline, _Exported(new_path, new_sha), tmp_path) == {new_sha: new_path, old_sha: old_path}
-    # Unchanged: one file, one twin.
-    assert _twin_files(baseline, _Exported(old_path, old_sha), tmp_path) == {old_sha: old_path}
-    # The baseline's file is gone: only today's twin (for the next baseline); the check falls back to the reference.
+    assert _control_files(baseline, _Exported(new_path, new_sha), tmp_path) == {new_sha: new_path, old_sha: old_path}
+    # Unchanged: one file, one control.
+    assert _control_files(baseline, _Exported(old_path, old_sha), tmp_path) == {old_sha: old_path}
+    # The baseline's file is gone: only today's control (for the next baseline); the check falls back to the reference.
     old_path.unlink()
-    assert _twin_files(baseline, _Exported(new_path, new_sha), tmp_path) == {new_sha: new_path}
-    # A baseline without twins gets none of its own looked for.
-    del baseline["twins"]
-    assert _twin_files(baseline, _Exported(new_path, new_sha), tmp_path) == {new_sha: new_path}
+    assert _control_files(baseline, _Exported(new_path, new_sha), tmp_path) == {new_sha: new_path}
+    # A baseline without controls gets none of its own looked for.
+    del baseline["controls"]
+    assert _control_files(baseline, _Exported(new_path, new_sha), tmp_path) == {new_sha: new_path}
+
+
+def test_result_files_from_before_the_rename_keep_their_controls_under_twins():
+    from mnbench.control import control_entry, own_control
+
+    entry = {"settings": {}, "samples_ms": [1.0], "round_sizes": [1]}
+    old_record = {"model_sha256": OLD, "twins": {OLD: entry}}
+    assert own_control(old_record) is entry
+    assert control_entry(old_record, "other") is None
