@@ -1,4 +1,4 @@
-"""What a model is: arch, variant, width multiplier, input resolution, batch. Validated once, here."""
+"""What a model is: arch, variant, width multiplier, input resolution, batch, ablation. Validated once, here."""
 
 from __future__ import annotations
 
@@ -27,10 +27,15 @@ class ModelConfig:
     resolution: int = 224
     batch: int = 1
     dynamic_batch: bool = False
+    ablation: str | None = None  # one design choice changed (mnbench/archs/ablations.py); None: as published
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHS)
         check_choice("variant", self.variant, VARIANTS)
+        if self.ablation is not None:
+            from mnbench.archs.ablations import check_ablation  # archs imports this module
+
+            check_ablation(self.arch, self.ablation)
         if not self.width > 0:
             raise MnbenchError(f"width must be > 0 (e.g. 0.25, 0.5, 0.75, 1.0), got {self.width}")
         if self.resolution <= 0 or self.resolution % 32:
@@ -40,9 +45,15 @@ class ModelConfig:
 
     @property
     def slug(self) -> str:
-        """File-name stem: `v2-separable-w1.0-r224-b1` (`-bdyn` for a dynamic batch)."""
+        """File-name stem: `v2-separable-w1-r224-b1` (`-bdyn` for a dynamic batch; `-no-se` etc. for an ablation)."""
         batch = "dyn" if self.dynamic_batch else str(self.batch)
-        return f"{self.arch}-{self.variant}-w{self.width:g}-r{self.resolution}-b{batch}"
+        ablation = f"-{self.ablation}" if self.ablation else ""
+        return f"{self.arch}-{self.variant}-w{self.width:g}-r{self.resolution}-b{batch}{ablation}"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Every field; `ablation` only when set, so a published model's dict (its export cache key, the `model`
+        entry of result files) is what it was before ablations existed."""
+        fields = asdict(self)
+        if self.ablation is None:
+            del fields["ablation"]
+        return fields

@@ -46,9 +46,9 @@ class ConvNormAct(nn.Module):
 class SqueezeExcite(nn.Module):
     """MobileNetV3's squeeze-and-excite (Sec. 5.3), as torchvision: pool, 1×1 + ReLU, 1×1 + hard-sigmoid, rescale."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, reduction: int = 4) -> None:
         super().__init__()
-        squeezed = squeeze_channels(channels)
+        squeezed = squeeze_channels(channels, reduction)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, squeezed, 1)
         self.act = nn.ReLU()
@@ -78,7 +78,7 @@ class MobileBlock(nn.Module):
                        if separable and spec.has_expansion else nn.Identity())
         self.spatial = ConvNormAct(spatial_in, spatial_out, kernel=spec.kernel, stride=spec.stride,
                                    groups=spatial_out if separable else 1, act=spec.act, bn_eps=bn_eps)
-        self.se = SqueezeExcite(spatial_out) if spec.se else nn.Identity()
+        self.se = SqueezeExcite(spatial_out, spec.se_reduction) if spec.se else nn.Identity()
         self.pointwise = (nn.Identity() if absorbs_pointwise else
                           ConvNormAct(spec.hidden_channels, spec.out_channels, kernel=1, act=pointwise_act,
                                       bn_eps=bn_eps))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mnbench.archs.ablations import ABLATIONS
 from mnbench.archs.tables import NETWORKS, Activation, Network
 from mnbench.config import ModelConfig
 
@@ -18,9 +19,9 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded
 
 
-def squeeze_channels(channels: int) -> int:
-    """Squeeze-and-excite bottleneck width: torchvision's `_make_divisible(expanded // 4, 8)`."""
-    return make_divisible(channels // 4, 8)
+def squeeze_channels(channels: int, reduction: int = 4) -> int:
+    """Squeeze-and-excite bottleneck width: torchvision's `_make_divisible(expanded // 4, 8)` (reduction 4)."""
+    return make_divisible(channels // reduction, 8)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +41,7 @@ class BlockPlan:
     kernel: int
     stride: int
     se: bool
+    se_reduction: int  # the SE squeezes its channels to make_divisible(channels // se_reduction, 8)
     act: Activation
     linear_projection: bool  # the closing 1×1 has no activation (V2/V3)
     residual: bool
@@ -76,7 +78,7 @@ def scale_channels(channels: int, width: float, rounding: str) -> int:
 
 
 def plan_network(config: ModelConfig) -> NetworkPlan:
-    network = NETWORKS[config.arch]
+    network = network_table(config)
 
     def scale(channels: int) -> int:
         return scale_channels(channels, config.width, network.width_rounding)
@@ -93,8 +95,9 @@ def plan_network(config: ModelConfig) -> NetworkPlan:
             hidden = int(round(channels * row.expand)) if row.exp_size is None else scale(row.exp_size)
             blocks.append(BlockPlan(
                 in_channels=channels, hidden_channels=hidden, out_channels=out, kernel=row.kernel,
-                stride=stride, se=row.se, act=row.act, linear_projection=network.linear_bottleneck,
-                residual=network.linear_bottleneck and stride == 1 and channels == out,
+                stride=stride, se=row.se, se_reduction=network.se_reduction, act=row.act,
+                linear_projection=network.linear_bottleneck,
+                residual=network.residual and stride == 1 and channels == out,
             ))
             channels = out
 
@@ -110,6 +113,14 @@ def plan_network(config: ModelConfig) -> NetworkPlan:
                                 act=head.act, dropout=head.dropout)
     return NetworkPlan(network=network, stem=stem, blocks=tuple(blocks), last_conv=last_conv,
                        classifier=classifier, bn_eps=network.bn_eps)
+
+
+def network_table(config: ModelConfig) -> Network:
+    """The arch's published table, or the table with the config's ablation applied to its rows."""
+    network = NETWORKS[config.arch]
+    if config.ablation is None:
+        return network
+    return ABLATIONS[config.ablation].transform(network)
 
 
 def _last_conv_channels(network: Network, last_block_channels: int, width: float) -> int:

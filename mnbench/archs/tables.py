@@ -67,8 +67,12 @@ class Network:
     # How the width multiplier treats the last 1×1 conv, as torchvision does: V2 keeps 1280 for α < 1
     # ("never_shrink"); V3 makes it (960 / 160 =) 6 × the last block's scaled channels ("times_last_block").
     last_conv_width: Literal["scale", "never_shrink", "times_last_block"] = "scale"
-    # MobileNetV2 onwards: a block's last 1×1 has no activation, and a block that keeps its shape adds its input.
+    # MobileNetV2 onwards: a block's last 1×1 has no activation ...
     linear_bottleneck: bool
+    # ... and a block that keeps its shape adds its input.
+    residual: bool
+    # MobileNetV3 ("Large squeeze-and-excite"): SE squeezes to 1/4 of the expansion layer's channels.
+    se_reduction: int = 4
     bn_eps: float = 1e-5
 
 
@@ -92,6 +96,7 @@ V1 = Network(
     classifier=Classifier(),
     width_rounding="truncate",
     linear_bottleneck=False,
+    residual=False,
 )
 
 # MobileNetV2 (Sandler et al. 2018), Table 2: rows are (t, c, n, s) bottlenecks, ReLU6, 3×3 depthwise.
@@ -112,6 +117,7 @@ V2 = Network(
     width_rounding="multiple_of_8",
     last_conv_width="never_shrink",
     linear_bottleneck=True,
+    residual=True,
 )
 
 # MobileNetV3-Large (Howard et al. 2019), Table 1: bneck rows (kernel, exp size, #out, SE, NL, s).
@@ -141,6 +147,7 @@ V3_LARGE = Network(
     width_rounding="multiple_of_8",
     last_conv_width="times_last_block",
     linear_bottleneck=True,
+    residual=True,
     bn_eps=1e-3,  # torchvision's BatchNorm2d(eps=0.001) for V3
 )
 
@@ -167,6 +174,7 @@ V3_SMALL = Network(
     width_rounding="multiple_of_8",
     last_conv_width="times_last_block",
     linear_bottleneck=True,
+    residual=True,
     bn_eps=1e-3,
 )
 

@@ -9,7 +9,11 @@ import typer
 
 from mnbench.cli.common import (ArchOpt, BatchOpt, Format, ModelsDirOpt, ResolutionOpt, WidthOpt, parse_archs,
                                 parse_numbers, render, stdout)
-from mnbench.config import CATEGORIES, ModelConfig
+from mnbench.config import ARCHS, CATEGORIES, ModelConfig
+
+AblationOpt = Annotated[str | None, typer.Option(
+    "--ablation", help="One design choice changed from the published net (e.g. no-se, expansion-10); "
+                       "'list' shows every ablation with the papers' claims.")]
 
 
 def models(
@@ -18,6 +22,7 @@ def models(
     resolution: ResolutionOpt = "224",
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     detail: Annotated[bool, typer.Option("--detail", help="Show each layer and what the standard twin replaced.")] = False,
+    ablation: AblationOpt = None,
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """List each arch's separable network and its standard-convolution twin: parameters, MACs, MAC share per category."""
@@ -25,15 +30,22 @@ def models(
     from mnbench.catalog import model_table
 
     archs = parse_archs(arch)
+    if ablation == "list":
+        _show_ablations(archs, fmt)
+        return
+    if ablation is not None and arch.strip() == "all":  # all the archs it applies to
+        archs = [name for name in ARCHS if name in _ablation_archs(ablation)] or archs
     widths = parse_numbers(width, "width", float)
     resolutions = parse_numbers(resolution, "resolution", int)
-    for w in widths:  # validate everything before the first (slow) export
-        for r in resolutions:
-            ModelConfig(arch=archs[0], width=w, resolution=r)
+    for name in archs:  # validate everything before the first (slow) export
+        for w in widths:
+            for r in resolutions:
+                ModelConfig(arch=name, width=w, resolution=r, ablation=ablation)
     if detail:
-        _show_layers(archs, widths[0], resolutions[0], fmt)
+        _show_layers(archs, widths[0], resolutions[0], fmt, ablation)
         return
-    rows = model_table(archs, widths, resolutions, models_dir=models_dir, progress=fmt is Format.table)
+    rows = model_table(archs, widths, resolutions, ablation=ablation, models_dir=models_dir,
+                       progress=fmt is Format.table)
     if fmt is Format.json:
         render(rows, fmt, [])
         return
@@ -44,22 +56,67 @@ def models(
             share = row["categories"].get(name, {}).get("mac_share")
             row[name] = f"{share:.1%}" if share else ""
     shown = [name for name in CATEGORIES if any(row[name] for row in rows)]
+    deltas = []
+    if ablation is not None:
+        for row in rows:
+            row["macs_delta_m"] = row["macs_delta"] / 1e6
+        deltas = [("params_delta", "Δparams"), ("macs_delta_m", "ΔMACs (M)")]
+    title = "Theoretical cost (MACs of Conv/Gemm on the BN-folded ONNX graph; params as PyTorch counts them)"
+    if ablation is not None:
+        title += f"\nablation {ablation}; Δ: ablated minus published"
     render(rows, fmt, [("arch", "arch"), ("variant", "variant"), ("width", "width"), ("resolution", "res"),
-                       ("params_m", "params (M)"), ("macs_m", "MACs (M)"), ("theoretical_speedup", "std/sep MACs"),
-                       *[(name, f"{name} %") for name in shown]],
-           title="Theoretical cost (MACs of Conv/Gemm on the BN-folded ONNX graph; params as PyTorch counts them)")
+                       ("params_m", "params (M)"), ("macs_m", "MACs (M)"), *deltas,
+                       ("theoretical_speedup", "std/sep MACs"), *[(name, f"{name} %") for name in shown]],
+           title=title)
     stdout.print(f"[dim]standard variant: {CONVERSION_RULE}[/dim]")
 
 
-def _show_layers(archs: list[str], width: float, resolution: int, fmt: Format) -> None:
+def _ablation_archs(name: str) -> tuple[str, ...]:
+    from mnbench.archs.ablations import ABLATIONS
+
+    return ABLATIONS[name].archs if name in ABLATIONS else ()
+
+
+def _show_ablations(archs: list[str], fmt: Format) -> None:
+    """Every ablation of the archs with each claim about it (figures: ablated minus published, as the source states)."""
+    from mnbench.catalog import ablation_table
+
+    rows = ablation_table(archs)
+    if fmt is Format.json:
+        render(rows, fmt, [])
+        return
+    for row in rows:
+        row["archs"] = ", ".join(row["archs"])
+        row["claims"] = "\n".join(_claim_text(claim) for claim in row["claims"])
+    render(rows, fmt, [("name", "ablation"), ("archs", "archs"), ("description", "changes"),
+                       ("claims", "claims (ablated minus published)")],
+           title="Ablations: the published net with one design choice changed (mnbench models --ablation NAME)")
+
+
+def _claim_text(claim: dict) -> str:
+    figures = []
+    if claim["madds_delta"] is not None:
+        figures.append(f"{claim['madds_delta'] / 1e6:+g}M MAdds")
+    if claim["latency_delta_ms"] is not None:
+        figures.append(f"{claim['latency_delta_ms']:+.3g} ms")
+    if claim["latency_change"] is not None:
+        figures.append(f"{claim['latency_change']:+.1%}")
+    where = ", ".join(part for part in (claim["arch"], claim["device"]) if part)
+    summary = f"{'; '.join(figures)}{f' ({where})' if where else ''}: " if figures else ""
+    return f"{summary}{claim['statement']} [{claim['source']}]"
+
+
+def _show_layers(archs: list[str], width: float, resolution: int, fmt: Format, ablation: str | None) -> None:
     """Layer tables from the architecture plan (nothing is built or exported)."""
     from mnbench.archs import describe_blocks
 
     columns = [("index", "#"), ("kind", "kind"), ("in", "in"), ("out", "out"), ("kernel", "k"), ("stride", "s"),
                ("expand", "expand"), ("se", "SE"), ("act", "act"), ("params", "params"), ("replaces", "standard twin replaces")]
     for arch in archs:
-        rows = describe_blocks(ModelConfig(arch=arch, variant="standard", width=width, resolution=resolution))
-        render(rows, fmt, columns, title=f"{arch} (width {width:g}): standard twin, layer by layer")
+        rows = describe_blocks(ModelConfig(arch=arch, variant="standard", width=width, resolution=resolution,
+                                           ablation=ablation))
+        changed = f", ablation {ablation}" if ablation else ""
+        render(rows, fmt, columns, title=f"{arch} (width {width:g}{changed}): standard twin, layer by layer")
 
 
 def export(
@@ -71,13 +128,14 @@ def export(
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Export with a dynamic batch dimension.")] = False,
     opset: Annotated[int, typer.Option("--opset", min=17)] = 17,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the file here.")] = None,
+    ablation: AblationOpt = None,
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """Export one model to ONNX (validated, cached) and print its path as the last line."""
     from mnbench.export import export_model
 
     config = ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution, batch=batch,
-                         dynamic_batch=dynamic_batch)
+                         dynamic_batch=dynamic_batch, ablation=ablation)
     exported = export_model(config, models_dir=models_dir, opset=opset, output=output)
     state = "reused cached" if exported.reused else "exported"
     stdout.print(f"[dim]{state} {config.slug}: {exported.params:,} params, {exported.cost.macs / 1e6:,.1f}M MACs, "
