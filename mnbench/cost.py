@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from math import prod
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import onnx
@@ -277,16 +278,20 @@ def _category(graph: _Graph, node: onnx.NodeProto) -> str:
     if node.op_type != "Conv":
         return "other"
     weight_shape = graph.shape(node.input[1])
-    in_channels = graph.shape(node.input[0])[1]
-    group = graph.attribute(node, "group", 1)
-    kernel = weight_shape[2:]
-    if group > 1 and group == in_channels and weight_shape[1] == 1:
+    x_shape = graph.shape(node.input[0])
+    return conv_category(in_channels=x_shape[1], groups=graph.attribute(node, "group", 1),
+                         weight_in_channels=weight_shape[1], kernel=weight_shape[2:], in_spatial=x_shape[2:])
+
+
+def conv_category(*, in_channels: int, groups: int, weight_in_channels: int, kernel: Sequence[int],
+                  in_spatial: Sequence[int]) -> str:
+    """The category of a convolution from its shapes: the one rule for graph nodes and runtime kernels alike."""
+    if groups > 1 and groups == in_channels and weight_in_channels == 1:
         return "depthwise"
-    if group != 1:
+    if groups != 1:
         return "grouped"
     if all(k == 1 for k in kernel):
-        spatial = graph.shape(node.input[0])[2:]
-        return "fc" if all(s == 1 for s in spatial) else "pointwise"
+        return "fc" if all(s == 1 for s in in_spatial) else "pointwise"
     return "standard"
 
 

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnbench.errors import MnbenchError
+import numpy as np
+
+from mnbench.errors import MnbenchError, exception_text
 
 ONNXRUNTIME = "onnxruntime"
 OPENVINO = "openvino"
@@ -222,8 +224,6 @@ def prepare_gpu_libraries() -> None:
 def _probe_provider(provider: str) -> str:
     """Listed is not loadable (missing cuDNN, TensorRT, CUDA runtime): run a one-node model on it to find out."""
     ort = import_optional("onnxruntime")
-    import numpy as np
-
     options = ort.SessionOptions()
     options.log_severity_level = 4  # the failure is reported through our reason, not ORT's log lines
     options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
@@ -236,13 +236,14 @@ def _probe_provider(provider: str) -> str:
             libraries = "CUDA, cuDNN and TensorRT" if provider == "TensorrtExecutionProvider" else "CUDA and cuDNN"
             return (f"{provider} failed to load; check that the {libraries} libraries this onnxruntime-gpu build "
                     "needs are installed and on LD_LIBRARY_PATH")
-        return f"{provider} failed to load: {_first_line(exc)}"
+        return f"{provider} failed to load: {exception_text(exc, limit=300)}"
     if provider not in session.get_providers():
         return f"{provider} failed to load (ONNX Runtime fell back to {', '.join(session.get_providers())})"
     return ""
 
 
 def _tiny_model_bytes() -> bytes:
+    # onnx takes most of a second to import; only the GPU probe needs it, so `mnbench devices` on a CPU box skips it.
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -253,11 +254,6 @@ def _tiny_model_bytes() -> bytes:
     # An old IR / opset so any ONNX Runtime build on the GPU machine accepts it.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     return model.SerializeToString()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,11 +18,14 @@ from mnbench.cli import profile_cmd
 from mnbench.config import CATEGORIES, ModelConfig
 from mnbench.cost import count_cost
 from mnbench.errors import MnbenchError
-from mnbench.profiling import (OVERHEAD_NODE, ConvGeometry, GraphIndex, KernelTime, attribute_kernels, build_profile,
-                               effective_precision, mean_of_measured, ort_kernel_times, ov_precision, profile_caveats,
-                               profile_model)
+from mnbench.backends.kernels import ConvGeometry, KernelTime
+from mnbench.backends.openvino_counters import mean_of_measured, ov_precision
+from mnbench.backends.ort_trace import ort_kernel_times
+from mnbench.profiling import OVERHEAD_NODE, profile_caveats, profile_model
+from mnbench.profiling.attribution import GraphIndex, attribute_kernels, effective_precision
+from mnbench.profiling.table import build_profile
 
-CATEGORY_KEYS = {"category", "macs", "flop_share", "time_ms", "time_share", "gmacs_per_s"}
+CATEGORY_KEYS = {"category", "macs", "mac_share", "time_ms", "time_share", "gmacs_per_s"}
 PROFILE_KEYS = {"arch", "variant", "width", "resolution", "batch", "device", "runtime", "precision", "threads",
                 "total_time_ms", "categories", "nodes"}
 NODE_KEYS = {"name", "op_type", "category", "macs", "time_ms"}
@@ -205,7 +208,7 @@ def test_category_table_adds_up_and_counts_overhead_as_other(graph):
     assert table["unattributed_ms"] == pytest.approx(0.25)
     assert by_cat["other"]["time_ms"] == pytest.approx(0.5)  # the reorder plus the overhead
     assert math.fsum(c["time_share"] for c in table["categories"]) == pytest.approx(1.0, abs=1e-6)
-    assert math.fsum(c["flop_share"] for c in table["categories"]) == pytest.approx(1.0, abs=1e-6)
+    assert math.fsum(c["mac_share"] for c in table["categories"]) == pytest.approx(1.0, abs=1e-6)
     # depthwise 3x3 on 8 channels, 16x16 output: 8 * 16 * 16 * 9 MACs.
     assert by_cat["depthwise"]["macs"] == 8 * 16 * 16 * 9
     assert by_cat["depthwise"]["gmacs_per_s"] == pytest.approx(8 * 16 * 16 * 9 / 2e-3 / 1e9)
@@ -247,11 +250,11 @@ def test_profile_of_a_real_v1_accounts_for_every_category(tiny_v1, device):
     assert all(set(c) == CATEGORY_KEYS for c in profile["categories"])
     present = {name for name, c in tiny_v1.cost.by_category().items() if c.nodes}
     assert present <= set(categories) <= set(CATEGORIES)
-    assert math.fsum(c["flop_share"] for c in categories.values()) == pytest.approx(1.0, abs=1e-6)
+    assert math.fsum(c["mac_share"] for c in categories.values()) == pytest.approx(1.0, abs=1e-6)
     assert math.fsum(c["time_share"] for c in categories.values()) == pytest.approx(1.0, abs=1e-6)
     depthwise_macs = sum(n.macs for n in tiny_v1.cost.nodes if n.category == "depthwise")
     assert categories["depthwise"]["macs"] == depthwise_macs
-    assert categories["depthwise"]["flop_share"] == pytest.approx(depthwise_macs / tiny_v1.cost.macs)
+    assert categories["depthwise"]["mac_share"] == pytest.approx(depthwise_macs / tiny_v1.cost.macs)
     for name in ("depthwise", "pointwise", "standard"):
         assert categories[name]["time_ms"] > 0 and categories[name]["gmacs_per_s"] > 0
     assert profile["total_time_ms"] > 0

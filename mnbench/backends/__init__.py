@@ -4,49 +4,23 @@
         session.infer()            # one inference on inputs and outputs bound once, nothing else
         session.info               # what actually ran: runtime, version, precision and threads read back, ...
 
-Inputs are made once (fixed seed, float32, the model's input shape with the batch filled in) and bound once,
-so the timed call does no allocation, conversion or host/device copy of our own.
+Every call into onnxruntime or openvino lives in this package (device discovery probes in `mnbench.devices`).
+The interface and the input helpers are in `base`; what a profiled session reports is in `kernels`.
 """
 
 from __future__ import annotations
 
-import abc
 import os
 from pathlib import Path
-from typing import Any, Sequence
 
-import numpy as np
-
+from mnbench.backends.base import BenchSession, concrete_shape, make_input
+from mnbench.backends.kernels import ConvGeometry, KernelProfile, KernelTime
 from mnbench.config import PRECISIONS, check_choice
 from mnbench.devices import ONNXRUNTIME, DeviceInfo, default_threads, resolve_device
 from mnbench.errors import MnbenchError
 
-INPUT_SEED = 0
-
-
-class BenchSession(abc.ABC):
-    """A compiled model with its inputs and outputs bound; `infer()` is the only thing a benchmark times."""
-
-    info: dict[str, Any]
-    inputs: dict[str, np.ndarray]  # the host arrays that were bound (for checking outputs, never re-bound)
-
-    @abc.abstractmethod
-    def infer(self) -> None:
-        """One inference on the bound inputs into the bound outputs."""
-
-    @abc.abstractmethod
-    def output(self, index: int = 0) -> np.ndarray:
-        """A host copy of output `index` from the last `infer()`; for checks, never inside a timed loop."""
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Release the runtime's session and buffers; safe to call twice."""
-
-    def __enter__(self) -> "BenchSession":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+__all__ = ["BenchSession", "ConvGeometry", "KernelProfile", "KernelTime", "concrete_shape", "make_input",
+           "open_session"]
 
 
 def open_session(
@@ -58,11 +32,13 @@ def open_session(
     threads: int | None = None,
     models_dir: str | os.PathLike | None = None,
     pin_settings: bool = False,
+    profile: bool = False,
 ) -> BenchSession:
     """Compile `model_path` for `device` and bind inputs/outputs. Unsupported combinations are a MnbenchError.
 
     `pin_settings`: use the runtime settings frozen for the machine-speed reference (see `mnbench.reference`)
-    instead of the benchmark's, so a change to the benchmark's settings never moves the reference."""
+    instead of the benchmark's, so a change to the benchmark's settings never moves the reference.
+    `profile`: the same session with the runtime's profiler on, for `kernel_profile()`; never for timed runs."""
     device = resolve_device(device)
     check_choice("precision", precision, PRECISIONS)
     if batch <= 0:
@@ -75,33 +51,14 @@ def open_session(
     if not model_path.is_file():
         raise MnbenchError(f"model file not found: {model_path} (run `mnbench export` first)")
 
+    # Each runtime is imported when a session on it opens: a `cpu` run never loads OpenVINO's plugins, and an
+    # `openvino` run works even where a swapped ONNX Runtime build is broken.
     if device.runtime == ONNXRUNTIME:
         from mnbench.backends.onnxruntime_backend import OnnxRuntimeSession
 
         return OnnxRuntimeSession(device, model_path, batch=batch, precision=precision, threads=threads,
-                                  models_dir=models_dir, pin_settings=pin_settings)
+                                  models_dir=models_dir, pin_settings=pin_settings, profile=profile)
     from mnbench.backends.openvino_backend import OpenVinoSession
 
     return OpenVinoSession(device, model_path, batch=batch, precision=precision, threads=threads,
-                           pin_settings=pin_settings)
-
-
-def concrete_shape(name: str, dims: Sequence[int | str | None], batch: int, *,
-                   what: str = "model input") -> list[int]:
-    """The shape to bind: a dynamic first dimension becomes `batch`; a static one must equal it."""
-    if not dims:
-        raise MnbenchError(f"{what} {name!r} has no shape")
-    first, rest = dims[0], list(dims[1:])
-    if isinstance(first, int) and first > 0 and first != batch:
-        raise MnbenchError(f"{what} {name!r} was exported with batch {first}, but batch {batch} was asked; "
-                           f"export it with --batch {batch} or a dynamic batch")
-    if any(not isinstance(d, int) or d <= 0 for d in rest):
-        raise MnbenchError(f"{what} {name!r} has dynamic dimensions besides the batch: {list(dims)}; "
-                           "export it with a fixed resolution")
-    return [batch, *rest]
-
-
-def make_input(shape: Sequence[int], index: int = 0) -> np.ndarray:
-    """Deterministic float32 input: the same numbers for every runtime, device and run."""
-    rng = np.random.default_rng(INPUT_SEED + index)
-    return np.ascontiguousarray(rng.standard_normal(tuple(shape), dtype=np.float32))
+                           pin_settings=pin_settings, profile=profile)

@@ -8,15 +8,23 @@ Inputs and outputs are OrtValues bound once through IOBinding; on CUDA/TensorRT 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 
 from mnbench import paths
-from mnbench.backends import BenchSession, concrete_shape, make_input
+from mnbench.backends.base import BenchSession, concrete_shape, make_input
+from mnbench.backends.kernels import KernelProfile
+from mnbench.backends.ort_trace import ort_kernel_times, read_ort_trace
 from mnbench.devices import DeviceInfo, ort_build, prepare_gpu_libraries
-from mnbench.errors import MnbenchError
+from mnbench.errors import MnbenchError, exception_text
+
+# Inferences a session makes while it opens (the check run), before any of the caller's.
+RUNS_AT_OPEN = 1
 
 # device name -> precisions it runs, and what to do instead for the others
 _PRECISIONS = {
@@ -78,8 +86,6 @@ def pinned_session_options(device: DeviceInfo | str, *, threads: int, free_dims:
     """The machine-speed reference's SessionOptions, frozen: a baseline's reference must run alike in every later
     check, whatever becomes of the benchmark's own settings. `free_dims` is accepted and unused (the reference's
     graph is static), so both option builders take the same arguments."""
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -129,8 +135,6 @@ def ort_provider_options(
 
 def onnx_input_dims(model_path: str | os.PathLike) -> list[tuple[str, list[int | str | None]]]:
     """(name, dims) of the graph inputs, a dim being its size, its symbolic name, or None when unnamed."""
-    import onnx
-
     try:
         model = onnx.load(str(model_path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
@@ -148,36 +152,34 @@ def onnx_input_dims(model_path: str | os.PathLike) -> list[tuple[str, list[int |
 
 class OnnxRuntimeSession(BenchSession):
     def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int,
-                 models_dir: str | os.PathLike | None = None, profile_prefix: str | None = None,
+                 models_dir: str | os.PathLike | None = None, profile: bool = False,
                  pin_settings: bool = False) -> None:
-        """`profile_prefix`: switch ORT's profiler on (for `mnbench profile`, never for timed runs); the trace then
-        holds the one check run made here before any of the caller's. `pin_settings`: the reference's frozen
-        session options (`pinned_session_options`) instead of the benchmark's."""
-        import onnxruntime as ort
-
+        """`profile`: switch ORT's profiler on (for `mnbench profile`, never for timed runs); `kernel_profile` then
+        reads its trace. `pin_settings`: the reference's frozen session options (`pinned_session_options`)
+        instead of the benchmark's."""
         effective_precision = check_precision(device, precision)
         free_dims = {dims[0]: batch for _, dims in onnx_input_dims(model_path) if dims and isinstance(dims[0], str)}
         make_options = pinned_session_options if pin_settings else ort_session_options
         options = make_options(device, threads=threads, free_dims=free_dims)
-        if profile_prefix is not None:
+        self._trace_dir = tempfile.TemporaryDirectory(prefix="mnbench-profile-") if profile else None
+        self._profiled = False
+        if self._trace_dir is not None:
             options.enable_profiling = True
-            options.profile_file_prefix = profile_prefix
-        providers = ort_provider_options(device, precision=precision, threads=threads, models_dir=models_dir)
-        if device.is_gpu_provider:
-            prepare_gpu_libraries()
-        if device.name == "tensorrt":
-            trt_cache_dir(precision, models_dir).mkdir(parents=True, exist_ok=True)
-        try:
-            # enable_fallback=0: the Python wrapper would otherwise retry on the CPU provider after an EP error.
-            self._session = ort.InferenceSession(str(model_path), options, providers=providers, enable_fallback=0)
-        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/EPFail types as well as RuntimeError
-            raise MnbenchError(_session_error(device, model_path, exc)) from None
-        in_use = self._session.get_providers()
-        if device.target not in in_use:
-            raise MnbenchError(f"{device.name}: ONNX Runtime fell back to {', '.join(in_use)} instead of "
-                               f"{device.target}; refusing to report CPU timings as {device.name}")
-
+            options.profile_file_prefix = str(Path(self._trace_dir.name) / "ort-profile")
+        self._session = _inference_session(device, model_path, options, precision=precision, threads=threads,
+                                           models_dir=models_dir)
         io_device = "cuda" if device.is_gpu_provider else "cpu"
+        self._bind(batch, io_device)
+        # One run now, so a failing kernel or a wrong output shape surfaces at open, not inside a timed loop.
+        try:
+            self.infer()
+        except Exception as exc:
+            raise MnbenchError(f"{device.name}: first inference of {model_path} failed: {exc}") from None
+        self.info = self._describe(device, precision=precision, effective_precision=effective_precision,
+                                   free_dims=free_dims, io_device=io_device)
+
+    def _bind(self, batch: int, io_device: str) -> None:
+        """Bind made inputs and preallocated outputs on `io_device` once, for every later `infer()`."""
         self._binding = self._session.io_binding()
         self.inputs = {}
         self._input_values = []
@@ -200,21 +202,19 @@ class OnnxRuntimeSession(BenchSession):
             self._binding.bind_ortvalue_output(meta.name, value)
             self._output_values.append(value)
         self._binding.synchronize_inputs()
-        # One run now, so a failing kernel or a wrong output shape surfaces at open, not inside a timed loop.
-        try:
-            self.infer()
-        except Exception as exc:
-            raise MnbenchError(f"{device.name}: first inference of {model_path} failed: {exc}") from None
 
+    def _describe(self, device: DeviceInfo, *, precision: str, effective_precision: str, free_dims: dict[str, int],
+                  io_device: str) -> dict[str, Any]:
+        """`info`: what the session runs with, read back from ORT where it tells."""
         session_options = self._session.get_session_options()
-        self.info = {
+        return {
             "runtime": "onnxruntime",
             "runtime_version": ort.__version__,
             "device": device.name,
             "precision": effective_precision,
             "requested_precision": precision,
             "threads": session_options.intra_op_num_threads,
-            "providers": list(in_use),
+            "providers": list(self._session.get_providers()),
             "settings": {
                 "build": ort_build(),
                 # ORT does not report the thread count it uses; this is the value set, which it honors.
@@ -235,9 +235,23 @@ class OnnxRuntimeSession(BenchSession):
     def infer(self) -> None:
         self._session.run_with_iobinding(self._binding)
 
-    def end_profiling(self) -> str:
-        """Stop the profiler; the path of the Chrome-trace JSON it wrote."""
-        return self._session.end_profiling()
+    def kernel_profile(self, *, iterations: int, warmup: int) -> KernelProfile:
+        if self._trace_dir is None:
+            return super().kernel_profile(iterations=iterations, warmup=warmup)
+        if self._profiled:
+            raise MnbenchError("ONNX Runtime's profiler stops at its first read: open a new session to profile again")
+        for _ in range(warmup + iterations):
+            self.infer()
+        self._profiled = True
+        events = read_ort_trace(self._session.end_profiling())
+        # + RUNS_AT_OPEN: the session's own check run at open comes first in the trace.
+        kernels, run_ms = ort_kernel_times(events, skip_runs=warmup + RUNS_AT_OPEN)
+        return KernelProfile(
+            kernels=kernels, total_time_ms=sum(run_ms) / len(run_ms), runtime="onnxruntime",
+            runtime_version=self.info["runtime_version"], threads=self.info["threads"], iterations=len(run_ms),
+            settings={"precision": self.info["precision"], "providers": self.info["providers"],
+                      "graph_optimization_level": self.info["settings"]["graph_optimization_level"]},
+        )
 
     def output(self, index: int = 0) -> np.ndarray:
         return self._output_values[index].numpy().copy()
@@ -248,6 +262,28 @@ class OnnxRuntimeSession(BenchSession):
         self._input_values = []
         self._output_values = []
         self._session = None
+        if self._trace_dir is not None:
+            self._trace_dir.cleanup()
+
+
+def _inference_session(device: DeviceInfo, model_path: Path, options: Any, *, precision: str, threads: int,
+                       models_dir: str | os.PathLike | None) -> Any:
+    """The InferenceSession on the device's providers; a MnbenchError if it fails or falls back to another one."""
+    providers = ort_provider_options(device, precision=precision, threads=threads, models_dir=models_dir)
+    if device.is_gpu_provider:
+        prepare_gpu_libraries()
+    if device.name == "tensorrt":
+        trt_cache_dir(precision, models_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        # enable_fallback=0: the Python wrapper would otherwise retry on the CPU provider after an EP error.
+        session = ort.InferenceSession(str(model_path), options, providers=providers, enable_fallback=0)
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph/EPFail types as well as RuntimeError
+        raise MnbenchError(_session_error(device, model_path, exc)) from None
+    in_use = session.get_providers()
+    if device.target not in in_use:
+        raise MnbenchError(f"{device.name}: ONNX Runtime fell back to {', '.join(in_use)} instead of "
+                           f"{device.target}; refusing to report CPU timings as {device.name}")
+    return session
 
 
 def _config_entry(options: Any, key: str) -> str | None:
@@ -258,8 +294,8 @@ def _config_entry(options: Any, key: str) -> str | None:
 
 
 def _session_error(device: DeviceInfo, model_path: Path, exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    first = text.splitlines()[0][:400]
+    text = str(exc)
+    first = exception_text(exc)
     if "fallback to CPU EP has been explicitly disabled" in text:
         return (f"{device.name}: some nodes of {model_path.name} would run on the CPU instead of {device.target}, "
                 f"so the timings would not be {device.name} timings ({first})")

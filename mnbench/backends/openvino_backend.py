@@ -6,14 +6,21 @@ the model says fp32. What is recorded is what the compiled model reports back, n
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import openvino as ov
 
-from mnbench.backends import BenchSession, concrete_shape, make_input
+from mnbench.backends import openvino_counters
+from mnbench.backends.base import BenchSession, concrete_shape, make_input
+from mnbench.backends.kernels import KernelProfile
 from mnbench.devices import DeviceInfo, openvino_core
-from mnbench.errors import MnbenchError
+from mnbench.errors import MnbenchError, exception_text
+
+# Inferences a session makes while it opens (the check run), before any of the caller's.
+RUNS_AT_OPEN = 1
 
 # mnbench precision -> OpenVINO element type name, and back
 OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -53,7 +60,7 @@ def read_static_model(model_path: Path, batch: int):
     try:
         model = openvino_core().read_model(str(model_path))
     except RuntimeError as exc:
-        raise MnbenchError(f"OpenVINO could not read {model_path}: {_first_line(exc)}") from None
+        raise MnbenchError(f"OpenVINO could not read {model_path}: {_error_text(exc)}") from None
     shapes = {}
     for port in model.inputs:
         name = port.get_any_name()
@@ -66,20 +73,23 @@ def read_static_model(model_path: Path, batch: int):
 
 class OpenVinoSession(BenchSession):
     def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int,
-                 pin_settings: bool = False) -> None:
-        """`pin_settings`: the reference's frozen properties (`pinned_compile_config`) instead of the benchmark's."""
-        import openvino as ov
-
+                 profile: bool = False, pin_settings: bool = False) -> None:
+        """`profile`: switch the per-node counters on (PERF_COUNT; for `mnbench profile`, never for timed runs).
+        `pin_settings`: the reference's frozen properties (`pinned_compile_config`) instead of the benchmark's."""
         core = openvino_core()
         model, shapes = read_static_model(model_path, batch)
 
         make_config = pinned_compile_config if pin_settings else openvino_compile_config
         config = make_config(precision, threads, device.target)
+        self._profile = profile
+        if profile:
+            config |= {"PERF_COUNT": True}
+        self._target = device.target
         try:
             self._compiled = core.compile_model(model, device.target, config)
         except RuntimeError as exc:
             raise MnbenchError(f"{device.name}: OpenVINO could not compile {model_path.name} for {device.target} "
-                               f"with {config}: {_first_line(exc)}") from None
+                               f"with {config}: {_error_text(exc)}") from None
         self._request = self._compiled.create_infer_request()
         self.inputs = {}
         for index, port in enumerate(self._compiled.inputs):
@@ -93,7 +103,7 @@ class OpenVinoSession(BenchSession):
         try:
             self.infer()  # one run now, so a failure surfaces at open, not inside a timed loop
         except RuntimeError as exc:
-            raise MnbenchError(f"{device.name}: first inference of {model_path} failed: {_first_line(exc)}") from None
+            raise MnbenchError(f"{device.name}: first inference of {model_path} failed: {_error_text(exc)}") from None
 
         settings = _read_back(self._compiled)
         effective = str(settings.get("INFERENCE_PRECISION_HINT", OV_PRECISION[precision]))
@@ -112,6 +122,39 @@ class OpenVinoSession(BenchSession):
         # No inputs passed: the request runs on the tensors set once; share_outputs=True returns views of the
         # request's own output tensors instead of copying them into fresh numpy arrays on every call.
         self._request.infer(share_outputs=True)
+
+    def kernel_profile(self, *, iterations: int, warmup: int) -> KernelProfile:
+        if not self._profile:
+            return super().kernel_profile(iterations=iterations, warmup=warmup)
+        running_mean = self._target.split(".")[0] in openvino_counters.RUNNING_MEAN_PLUGINS
+        for _ in range(warmup):
+            self.infer()
+        after_warmup = openvino_counters.counters_ms(self._request) if running_mean else {}
+        summed: dict[str, float] = defaultdict(float)
+        latencies = []
+        for _ in range(iterations):
+            self.infer()
+            latencies.append(self._request.latency)  # ms, as the runtime timed it
+            if not running_mean:
+                for name, ms in openvino_counters.counters_ms(self._request).items():
+                    summed[name] += ms
+        if running_mean:
+            # The running means began with the check run at open.
+            before = warmup + RUNS_AT_OPEN
+            means = {name: openvino_counters.mean_of_measured(
+                         openvino_counters.untruncated_mean_ms(after_warmup.get(name, 0.0), before),
+                         openvino_counters.untruncated_mean_ms(ms, before + iterations),
+                         warmup=before, measured=iterations)
+                     for name, ms in openvino_counters.counters_ms(self._request).items()}
+        else:
+            means = {name: ms / iterations for name, ms in summed.items()}
+        return KernelProfile(
+            kernels=openvino_counters.kernel_times(self._request, self._compiled, means),
+            total_time_ms=sum(latencies) / len(latencies), runtime="openvino",
+            runtime_version=self.info["runtime_version"], threads=self.info["threads"], iterations=iterations,
+            settings={"precision": self.info["precision"], "ov_device": self._target,
+                      "counters": "running mean, warm-up taken out" if running_mean else "per inference"},
+        )
 
     def output(self, index: int = 0) -> np.ndarray:
         return np.array(self._request.get_output_tensor(index).data, copy=True)
@@ -146,7 +189,6 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _first_line(exc: BaseException) -> str:
+def _error_text(exc: BaseException) -> str:
     # OpenVINO's first line is often just "Exception from src/...cpp:123:"; keep the lines that follow.
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return " ".join(lines)[:400] or type(exc).__name__
+    return exception_text(exc, first_line_only=False)

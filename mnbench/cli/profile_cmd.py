@@ -9,7 +9,7 @@ import typer
 from mnbench.cli.common import BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, print_json, render, stderr, stdout
 from mnbench.config import ModelConfig
 
-COLUMNS = [("category", "category"), ("macs_m", "MACs (M)"), ("flop_share_pct", "MAC share"),
+COLUMNS = [("category", "category"), ("macs_m", "MACs (M)"), ("mac_share_pct", "MAC share"),
            ("time_ms", "time (ms)"), ("time_share_pct", "time share"), ("gmacs_per_s", "GMAC/s")]
 
 
@@ -44,7 +44,7 @@ def profile(
     if fmt is Format.json:
         print_json(result)
     else:
-        rows = [c | {"macs_m": c["macs"] / 1e6, "flop_share_pct": f"{c['flop_share']:.1%}",
+        rows = [c | {"macs_m": c["macs"] / 1e6, "mac_share_pct": f"{c['mac_share']:.1%}",
                      "time_share_pct": f"{c['time_share']:.1%}"} for c in result["categories"]]
         render(rows, fmt, COLUMNS, title=f"{config.slug} on {result['device']} ({result['runtime']}, "
                                          f"{result['precision']}, {result['threads']} threads): "

@@ -1,0 +1,70 @@
+"""The session interface every backend implements, and the inputs every backend binds.
+
+Inputs are made once (fixed seed, float32, the model's input shape with the batch filled in) and bound once,
+so the timed call does no allocation, conversion or host/device copy of our own.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Sequence
+
+import numpy as np
+
+from mnbench.backends.kernels import KernelProfile
+from mnbench.errors import MnbenchError
+
+INPUT_SEED = 0
+
+
+class BenchSession(abc.ABC):
+    """A compiled model with its inputs and outputs bound; `infer()` is the only thing a benchmark times."""
+
+    info: dict[str, Any]
+    inputs: dict[str, np.ndarray]  # the host arrays that were bound (for checking outputs, never re-bound)
+
+    @abc.abstractmethod
+    def infer(self) -> None:
+        """One inference on the bound inputs into the bound outputs."""
+
+    @abc.abstractmethod
+    def output(self, index: int = 0) -> np.ndarray:
+        """A host copy of output `index` from the last `infer()`; for checks, never inside a timed loop."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the runtime's session and buffers; safe to call twice."""
+
+    def kernel_profile(self, *, iterations: int, warmup: int) -> KernelProfile:
+        """Run `warmup` then `iterations` inferences; the runtime's per-kernel mean times over the measured ones.
+
+        Only for a session opened with `profile=True`, and once per session."""
+        raise MnbenchError(f"{type(self).__name__} was opened without profile=True; it has no kernel times")
+
+    def __enter__(self) -> "BenchSession":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def concrete_shape(name: str, dims: Sequence[int | str | None], batch: int, *,
+                   what: str = "model input") -> list[int]:
+    """The shape to bind: a dynamic first dimension becomes `batch`; a static one must equal it."""
+    if not dims:
+        raise MnbenchError(f"{what} {name!r} has no shape")
+    first, rest = dims[0], list(dims[1:])
+    if isinstance(first, int) and first > 0 and first != batch:
+        raise MnbenchError(f"{what} {name!r} was exported with batch {first}, but batch {batch} was asked; "
+                           f"export it with --batch {batch} or a dynamic batch")
+    if any(not isinstance(d, int) or d <= 0 for d in rest):
+        raise MnbenchError(f"{what} {name!r} has dynamic dimensions besides the batch: {list(dims)}; "
+                           "export it with a fixed resolution")
+    return [batch, *rest]
+
+
+def make_input(shape: Sequence[int], index: int = 0) -> np.ndarray:
+    """Deterministic float32 input: the same numbers for every runtime, device and run."""
+    rng = np.random.default_rng(INPUT_SEED + index)
+    return np.ascontiguousarray(rng.standard_normal(tuple(shape), dtype=np.float32))
+
