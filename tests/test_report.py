@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from mnbench.cli import report_cmd
 from mnbench.errors import MnbenchError
 from mnbench.report import build_report, default_result_paths, load_report, render
+from mnbench.report.columns import CSV_COLUMNS
 from mnbench.report.html import to_html
 from mnbench.report.pairs import ROW_FIELDS, UNPAIRED_FIELDS
 from mnbench.report.plots import render_plots
-from mnbench.report.render import CSV_COLUMNS
 from mnbench.results import new_result
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from mnbench.cli.common import BatchOpt, ModelsDirOpt, stderr, stdout
+from mnbench.cli.common import BatchOpt, ModelsDirOpt, stderr, wide_console
 from mnbench.errors import MnbenchError
 
 
@@ -83,7 +82,7 @@ def check(
 
     if fmt is CheckFormat.table:
         # Piped or redirected (a CI log), Rich would assume 80 columns and fold every cell; give the table room.
-        console = stdout if stdout.is_terminal else Console(width=200, soft_wrap=True)
+        console = wide_console()
         console.print(render.render_table(report))
     else:
         sys.stdout.write(render.render_json(report) if fmt is CheckFormat.json else render.render_markdown(report))

@@ -1,23 +1,38 @@
-"""Shared pieces of the CLI: option aliases, list parsing, and one renderer for every listing."""
+"""Shared pieces of the CLI: option aliases, list parsing, and the one output layer every command prints through.
+
+Results go to stdout (a table, json, markdown or csv); progress, warnings and notes to stderr, so
+`--format json | jq` stays clean.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Sequence
+from typing import Annotated, Any, Callable, Iterable, Iterator, Sequence
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
 
-# Results go to stdout; progress, warnings and notes to stderr so `--format json | jq` stays clean.
-# Piped output (CI logs, `| less`) gets a wide table instead of Rich's 80-column fallback.
-stdout = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+# Piped or redirected (CI logs, `| less`), Rich would assume 80 columns and fold every cell: tables get this many.
+PIPED_WIDTH = 200
+
+
+def wide_console(piped_width: int = PIPED_WIDTH) -> Console:
+    """A stdout console for tables: the terminal's width, or `piped_width` columns when stdout is not a terminal."""
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else piped_width)
+
+
+stdout = wide_console()
 stderr = Console(stderr=True)
 
 
@@ -59,17 +74,57 @@ def parse_numbers(spec: str, kind: str, cast: type) -> list:
 
 
 def render(rows: Sequence[dict[str, Any]], fmt: Format | str, columns: Iterable[tuple[str, str]], *, title: str = "") -> None:
-    """Print `rows` as JSON (every field) or as a Rich table of the given (key, header) columns."""
-    if Format(fmt) is Format.json:
-        print_json(list(rows))
-        return
-    table = Table(title=title or None)
+    """Print `rows` to stdout: json (every field), or the given (key, header) columns as a Rich table, markdown
+    or csv."""
+    fmt = getattr(fmt, "value", fmt)
     columns = list(columns)
-    for _, header in columns:
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*(format_cell(row.get(key)) for key, _ in columns))
-    stdout.print(table)
+    if fmt == "json":
+        print_json(list(rows))
+    elif fmt == "markdown":
+        lines = ["| " + " | ".join(header for _, header in columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(format_cell(row.get(key)).replace("|", "\\|") for key, _ in columns) + " |"
+                  for row in rows]
+        write_text("\n".join(([f"## {title}", ""] if title else []) + lines) + "\n")
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([key for key, _ in columns])
+        writer.writerows([[row.get(key) for key, _ in columns] for row in rows])
+        write_text(out.getvalue())
+    elif fmt == "table":
+        table = Table(title=title or None)
+        for _, header in columns:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*(format_cell(row.get(key)) for key, _ in columns))
+        stdout.print(table)
+    else:
+        raise MnbenchError(f"unknown output format {fmt!r}; choose one of table, json, markdown, csv")
+
+
+def print_tables(*renderables: RenderableType, piped_width: int = PIPED_WIDTH) -> None:
+    """Rich renderables to stdout, `piped_width` columns wide when piped."""
+    wide_console(piped_width).print(*renderables)
+
+
+def write_text(text: str) -> None:
+    """Text already rendered (json, markdown, csv) to stdout, as is."""
+    sys.stdout.write(text)
+
+
+def note(message: str, *, style: str | None = None) -> None:
+    """A note, warning or progress line on stderr, never folded."""
+    stderr.print(Text(message, style=style or ""), soft_wrap=True)
+
+
+@contextlib.contextmanager
+def status(message: str, *, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr; yields the callback that updates its text (what library code reports progress to)."""
+    if not enabled:
+        yield lambda _message: None
+        return
+    with stderr.status(message) as spinner:
+        yield lambda text: spinner.update(text)
 
 
 def format_cell(value: Any) -> str:
@@ -85,4 +140,4 @@ def format_cell(value: Any) -> str:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    write_text(json.dumps(data, indent=2) + "\n")

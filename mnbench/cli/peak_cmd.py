@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mnbench.cli.common import Format, ReportsDirOpt, render, stderr
+from mnbench.cli.common import Format, ReportsDirOpt, note, render
 
 COLUMNS = [("device", "device"), ("runtime", "runtime"), ("precision", "precision"), ("threads", "threads"),
            ("gmacs_per_s", "GMAC/s"), ("method", "method")]
@@ -25,8 +25,8 @@ def peak(
 
     peaks = []
     for info in resolve_devices(device):
-        stderr.print(f"measuring the peak of {info.name} …")
+        note(f"measuring the peak of {info.name} …")
         peaks.append(measure_peak(info, threads=threads, precision=precision))
         saved = save_peak(peaks[-1], reports_dir=reports_dir)
     render(peaks, fmt, COLUMNS, title="Attainable GMAC/s")
-    stderr.print(f"saved to {saved}")
+    note(f"saved to {saved}")

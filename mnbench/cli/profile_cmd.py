@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mnbench.cli.common import BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, print_json, render, stderr, stdout
+from mnbench.cli.common import BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, note, print_json, render, stdout
 from mnbench.config import ModelConfig
 
 COLUMNS = [("category", "category"), ("macs_m", "MACs (M)"), ("mac_share_pct", "MAC share"),
@@ -50,10 +50,10 @@ def profile(
                                          f"{result['precision']}, {result['threads']} threads): "
                                          f"{result['total_time_ms']:.3g} ms per inference")
         stdout.print(f"[dim]{_footnote(result)}[/dim]")
-        for note in result["notes"]:
-            stderr.print(f"note: {note}")
+        for text in result["notes"]:
+            note(f"note: {text}")
     if saved is not None:
-        stderr.print(f"saved to {saved}")
+        note(f"saved to {saved}")
 
 
 def _footnote(result: dict) -> str:

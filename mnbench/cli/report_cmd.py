@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from mnbench import atomic
-from mnbench.cli.common import ReportsDirOpt, stderr, stdout
+from mnbench.cli.common import ReportsDirOpt, note, print_tables, write_text
+from mnbench.report.formats import FORMATS
 
-
-class ReportFormat(str, Enum):
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
-    json = "json"
-    html = "html"
+# The choices of --format, from the report's own registry of formats.
+ReportFormat = Enum("ReportFormat", {name: name for name in FORMATS}, type=str)
 
 
 def report(
@@ -37,22 +30,21 @@ def report(
     """Theoretical speedup (MACs standard / separable) against realized speedup (p50 standard / separable),
     per machine and device, with 95 % CIs, achieved GMAC/s, device-peak shares and operator profiles."""
     from mnbench.report import default_result_paths, load_report, render, rich_tables
+    from mnbench.report.text import TEXT_WIDTH
 
     result = load_report(paths or default_result_paths(reports_dir))
     for warning in result.load_warnings:
-        stderr.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+        note(f"warning: {warning}", style="yellow")
     result.check_not_empty()
     if output is None and fmt is ReportFormat.table:
-        # Piped or redirected, Rich would assume 80 columns and fold every cell; give the table room instead.
-        console = stdout if stdout.is_terminal else Console(width=240, soft_wrap=True)
-        console.print(*rich_tables(result))
+        print_tables(*rich_tables(result), piped_width=TEXT_WIDTH)
     elif output is None:
-        sys.stdout.write(render(result, fmt.value))
+        write_text(render(result, fmt.value))
     else:
         atomic.write_text(output, render(result, fmt.value))
-        stderr.print(Text(f"wrote {output}", style="dim"), soft_wrap=True)
+        note(f"wrote {output}", style="dim")
     if plots is not None:
         from mnbench.report.plots import write_plot_pngs
 
         for path in write_plot_pngs(result, plots):
-            stderr.print(Text(f"wrote {path}", style="dim"), soft_wrap=True)
+            note(f"wrote {path}", style="dim")

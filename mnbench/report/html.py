@@ -9,10 +9,10 @@ import re
 from html import escape
 from typing import Any, Iterable, Mapping
 
+from mnbench.report.columns import (LEGEND, PAIR_COLUMNS, PROFILE_COLUMNS, UNPAIRED_COLUMNS, Column, cell, plain,
+                                    profile_categories, profile_title)
 from mnbench.report.pairs import Report
 from mnbench.report.plots import PLOTS, render_plots
-from mnbench.report.render import (LEGEND, PAIR_COLUMNS, PROFILE_COLUMNS, UNPAIRED_COLUMNS, Column, cell, plain,
-                                   profile_categories, profile_title)
 
 TITLE = "mnbench: theoretical MAC savings against realized speedup"
 _MAX_LIST_ITEMS = 12  # CPU flag lists run to hundreds; the page shows the first few

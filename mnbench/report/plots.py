@@ -18,8 +18,8 @@ from matplotlib.ticker import FuncFormatter
 
 from mnbench import atomic
 from mnbench.config import CATEGORIES
+from mnbench.report.columns import profile_categories
 from mnbench.report.pairs import Report
-from mnbench.report.render import profile_categories
 
 _RC = {"svg.hashsalt": "mnbench-report", "svg.fonttype": "path", "font.size": 9}
 _COLORS = matplotlib.colormaps["tab10"].colors
@@ -88,7 +88,7 @@ def profile_figure(report: Report) -> Figure | None:
         marker = _PROFILE_MARKERS[i % len(_PROFILE_MARKERS)]
         for cat in profile_categories(profile):
             name = str(cat.get("category"))
-            mac_share, time_share = cat.get("flop_share"), cat.get("time_share")
+            mac_share, time_share = cat.get("mac_share"), cat.get("time_share")
             if not isinstance(mac_share, (int, float)) or not isinstance(time_share, (int, float)):
                 continue
             color = _COLORS[(CATEGORIES.index(name) if name in CATEGORIES else len(CATEGORIES)) % len(_COLORS)]
