@@ -21,9 +21,6 @@ from mnbench.paths import runs_dir
 from mnbench.stats import ratio_of_medians_ci
 
 CONFIDENCE = 0.95
-# Settings that must match for two records to be compared; `machine` is a label, see `machine_labels`.
-GROUP_FIELDS = ("machine", "device", "runtime", "precision", "threads", "batch")
-MODEL_FIELDS = ("arch", "width", "resolution")
 # Every row carries these keys, in this order (json keeps them, csv and markdown show them as columns).
 ROW_FIELDS = (
     "machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "precision",
