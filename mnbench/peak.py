@@ -25,7 +25,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from mnbench import atomic, paths
+from mnbench.backends import open_session
+from mnbench.devices import resolve_device
 from mnbench.errors import MnbenchError
+from mnbench.measure import measure_single
+from mnbench.results import utc_now_iso
 
 PEAKS_SCHEMA_VERSION = 1
 MIN_TIME_S = 1.0
@@ -95,9 +99,6 @@ def peak_candidates(workload: PeakConv) -> list[PeakConv]:
 def measure_peak(device: Any, *, threads: int | None = None, precision: str = "fp32",
                  min_time_s: float = MIN_TIME_S, max_time_s: float = MAX_TIME_S) -> dict[str, Any]:
     """Attainable GMAC/s of `device` (a DeviceInfo or a name) at `precision`, through the benchmark's runtime."""
-    from mnbench.devices import resolve_device
-    from mnbench.results import utc_now_iso
-
     device = resolve_device(device)
     tried = [_measure_dense(device, candidate, threads=threads, precision=precision, min_time_s=min_time_s,
                             max_time_s=max_time_s) for candidate in peak_candidates(peak_workload(device))]
@@ -110,9 +111,6 @@ def measure_peak(device: Any, *, threads: int | None = None, precision: str = "f
 
 
 def _measure_dense(device, workload: PeakConv, *, threads, precision, min_time_s, max_time_s) -> dict[str, Any]:
-    from mnbench.backends import open_session
-    from mnbench.measure import measure_single
-
     with tempfile.TemporaryDirectory(prefix="mnbench-peak-") as tmp:
         model_path = Path(tmp) / "peak.onnx"
         onnx.save(workload.onnx_model(), str(model_path))

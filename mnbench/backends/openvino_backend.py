@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
-from mnbench.backends import openvino_counters
 from mnbench.backends.base import BenchSession, concrete_shape, make_input
 from mnbench.backends.kernels import KernelProfile
+from mnbench.backends.openvino_counters import (RUNNING_MEAN_PLUGINS, counters_ms, kernel_times, mean_of_measured,
+                                               untruncated_mean_ms)
 from mnbench.devices import DeviceInfo, openvino_core
 from mnbench.errors import MnbenchError, exception_text
 
@@ -126,30 +127,29 @@ class OpenVinoSession(BenchSession):
     def kernel_profile(self, *, iterations: int, warmup: int) -> KernelProfile:
         if not self._profile:
             return super().kernel_profile(iterations=iterations, warmup=warmup)
-        running_mean = self._target.split(".")[0] in openvino_counters.RUNNING_MEAN_PLUGINS
+        running_mean = self._target.split(".")[0] in RUNNING_MEAN_PLUGINS
         for _ in range(warmup):
             self.infer()
-        after_warmup = openvino_counters.counters_ms(self._request) if running_mean else {}
+        after_warmup = counters_ms(self._request) if running_mean else {}
         summed: dict[str, float] = defaultdict(float)
         latencies = []
         for _ in range(iterations):
             self.infer()
             latencies.append(self._request.latency)  # ms, as the runtime timed it
             if not running_mean:
-                for name, ms in openvino_counters.counters_ms(self._request).items():
+                for name, ms in counters_ms(self._request).items():
                     summed[name] += ms
         if running_mean:
             # The running means began with the check run at open.
             before = warmup + RUNS_AT_OPEN
-            means = {name: openvino_counters.mean_of_measured(
-                         openvino_counters.untruncated_mean_ms(after_warmup.get(name, 0.0), before),
-                         openvino_counters.untruncated_mean_ms(ms, before + iterations),
-                         warmup=before, measured=iterations)
-                     for name, ms in openvino_counters.counters_ms(self._request).items()}
+            means = {name: mean_of_measured(untruncated_mean_ms(after_warmup.get(name, 0.0), before),
+                                            untruncated_mean_ms(ms, before + iterations), warmup=before,
+                                            measured=iterations)
+                     for name, ms in counters_ms(self._request).items()}
         else:
             means = {name: ms / iterations for name, ms in summed.items()}
         return KernelProfile(
-            kernels=openvino_counters.kernel_times(self._request, self._compiled, means),
+            kernels=kernel_times(self._request, self._compiled, means),
             total_time_ms=sum(latencies) / len(latencies), runtime="openvino",
             runtime_version=self.info["runtime_version"], threads=self.info["threads"], iterations=iterations,
             settings={"precision": self.info["precision"], "ov_device": self._target,
