@@ -1,8 +1,9 @@
 """Does `mnbench check` keep its error rates on this machine? A/A false alarms, detection of injected slowdowns, and
 the wall time of one check. Prints a markdown report and writes it to benchmarks/results/gate_validation.md.
 
-1. A fresh baseline of one model (v1 width 0.25 at 96 px on `cpu` by default), measured like `mnbench run`
-   (model, its control and the machine-speed reference interleaved).
+1. A fresh baseline of one model (v1 width 0.25 at 96 px on `cpu` by default), measured by `mnbench run`'s own
+   runner with its defaults (3 repetitions with fresh sessions; model, its control and the machine-speed reference
+   interleaved in each), unless --baseline-time sets its min and max time.
 2. A/A: `--checks` full checks of the unchanged setup (`check_baseline`: export from cache, open the session,
    measure until precise or `--max-time`, re-measure a failing model once). Target: at most 1 false alarm in 20.
 3. Injected by scaling the baseline: every latency number × 1/1.1 and × 1/1.2 (reference untouched), so the same
@@ -51,9 +52,8 @@ from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, PASS, REGRESSION, G
 from mnbench.gate.remeasure import GateSettings, check_baseline
 from mnbench.machine import machine_info
 from mnbench.measure import measure_interleaved
-from mnbench.reference import open_reference
-from mnbench.runner import REFERENCE_WORKLOAD as REFERENCE, make_record
-from mnbench.control import CONTROLS_KEY, open_control, control_fields
+from mnbench.results import LEGACY_CONTROLS_KEY
+from mnbench.runner import MeasureSettings, RunPlan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "gate_validation.md"
@@ -64,7 +64,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--checks", type=int, default=20, help="A/A checks (also the scaled-injection sample)")
     p.add_argument("--real-checks", type=int, default=3, help="checks per real slowdown")
     p.add_argument("--max-time", type=float, default=15.0, help="gate --max-time per model and measurement (s)")
-    p.add_argument("--baseline-time", type=float, default=15.0, help="seconds the baseline is measured")
+    p.add_argument("--baseline-time", type=float, default=None,
+                   help="seconds the baseline is measured [default: what `mnbench run` measures by default]")
     p.add_argument("--threshold", type=float, default=0.10)
     p.add_argument("--arch", default="v1")
     p.add_argument("--width", type=float, default=0.25)
@@ -144,7 +145,8 @@ def with_retest(first: GateReport, retest: GateReport) -> GateReport:
 def _without_controls(doc: dict) -> dict:
     out = json.loads(json.dumps(doc))
     for record in out["records"]:
-        record.pop(CONTROLS_KEY, None)
+        record.pop("controls", None)
+        record.pop(LEGACY_CONTROLS_KEY, None)
     return out
 
 
@@ -162,17 +164,13 @@ def main() -> None:
     config = ModelConfig(arch=args.arch, width=args.width, resolution=args.resolution)
     exported = export_model(config, models_dir=models_dir, progress=False)
     settings = GateSettings(threshold=args.threshold, max_time_s=args.max_time)
-    print(f"[{conditions()}] baseline: {config.slug}, {args.baseline_time:.0f} s", file=sys.stderr)
-
-    with open_session(device, exported.path, batch=1, threads=args.threads) as session, \
-            open_control(device, exported.path, batch=1, precision="fp32", threads=args.threads) as control, \
-            open_reference(device, precision="fp32", threads=args.threads, models_dir=models_dir) as reference:
-        m = measure_interleaved({"model": session.infer, "control": control.infer, REFERENCE: reference.infer},
-                                min_time_s=args.baseline_time, max_time_s=args.baseline_time,
-                                round_s=settings.round_s, target_rel_ci=1.0)
-        baseline = results.new_result(info, [make_record(exported, device, session.info, m["model"], m[REFERENCE],
-                                                         reference.info,
-                                                         {exported.sha256: control_fields(m["control"], control.info)})])
+    measure = (MeasureSettings() if args.baseline_time is None else
+               MeasureSettings(min_time_s=args.baseline_time, max_time_s=args.baseline_time))
+    print(f"[{conditions()}] baseline: {config.slug}, {measure.repetitions} repetitions, "
+          f"{measure.min_time_s:.0f}-{measure.max_time_s:.0f} s", file=sys.stderr)
+    plan = RunPlan(archs=[args.arch], devices=[device], variants=("separable",), widths=[args.width],
+                   resolutions=[args.resolution], threads=args.threads, measure=measure, with_peak=False)
+    baseline = run_plan(plan, models_dir=models_dir, reports_dir=models_dir / "reports")
     baseline_path = models_dir / "baseline.json"
     results.write_result(baseline, baseline_path)
 
@@ -272,7 +270,8 @@ def main() -> None:
         f"{info.get('available_cpus')} CPUs available, {args.threads or info.get('physical_cores')} threads. "
         f"Shared with other engineers' work while it ran: {before} at the start, {after} at the end.",
         "",
-        f"Model {config.slug} on `cpu` (ONNX Runtime), baseline measured {args.baseline_time:.0f} s; gate threshold "
+        f"Model {config.slug} on `cpu` (ONNX Runtime), baseline measured by `mnbench run`'s runner "
+        f"({measure.repetitions} repetitions, {measure.min_time_s:g}-{measure.max_time_s:g} s); gate threshold "
         f"{args.threshold:.0%}, 95 % CI, `--max-time {args.max_time:g}` per model and measurement; a model that "
         "regresses is re-measured once and fails only if it regresses again.",
         "",

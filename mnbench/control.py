@@ -29,12 +29,6 @@ CONTROLS_KEY = "controls"
 LEGACY_CONTROLS_KEY = "twins"  # the key in result files written before the rename; still read
 
 
-def control_fields(measurement, info: dict[str, Any]) -> dict[str, Any]:
-    """One entry of a record's "controls": how the control ran and its samples in the record's rounds."""
-    return {"settings": info.get("settings", {}), "samples_ms": [float(s) for s in measurement.samples_ms],
-            "round_sizes": list(measurement.round_sizes)}
-
-
 def control_entry(record: dict[str, Any], sha256: str | None) -> dict[str, Any] | None:
     """The record's control of the file with this sha256, if it was measured in the record's rounds."""
     return (record.get(CONTROLS_KEY) or record.get(LEGACY_CONTROLS_KEY) or {}).get(sha256)

@@ -1,10 +1,12 @@
-"""The result file: one JSON document per run, versioned by its own `schema_version`.
+"""The result file: one JSON document per run, versioned by its own `schema_version`, and the typed record in it.
 
-Layout (schema_version 1):
+Layout (schema_version 2; version 1 files still read, as one repetition each):
 {
-  "schema_version": 1,
+  "schema_version": 2,
   "created_utc": "2026-11-28T00:00:00Z",
   "machine": {...},            # mnbench.machine.machine_info(): CPU, flags, cores, memory, OS, versions, GPU, commit
+  "machine_state": {...},      # optional: how stable the machine was during the run (steal, load, reference drift)
+  "settings": {...},           # optional: how the run measured (repetitions, times per repetition)
   "records": [Record, ...],    # one per (model, device, settings)
   "profiles": [...],           # optional, `mnbench profile` output saved with the results
   "peaks": {...}               # optional, device -> attainable GMAC/s (`mnbench peak`)
@@ -20,13 +22,18 @@ import datetime as _dt
 import json
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
-from mnbench import atomic
+import numpy as np
+
+from mnbench import atomic, repetitions
 from mnbench.errors import MnbenchError
+from mnbench.stats import summarize, throughput_ips
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 LATENCY_KEYS = ("min", "p50", "p90", "p99", "max", "mean", "std")
 # Every record carries at least these; `validate_record` checks their presence and types.
 RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -49,6 +56,11 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 # Optional record fields written by the engine:
 #   "round_sizes": [int]   samples per interleaved round, in order (sum == n); splits samples_ms into rounds
+#   "repetition_rounds": [int]  (v2) rounds per repetition, in order (sum == len(round_sizes)); each repetition
+#                          is a complete measurement with fresh sessions. Absent: one repetition (v1).
+#   "p50_estimate": {...}  (v2, derived) the p50 from the repetitions' medians: point, ci, rerun_interval
+#   "repetition_p50_ms": [float]  (v2, derived) each repetition's median
+#   "between_round_cv": float  (v2, derived) how much the round medians moved within a repetition
 #   "providers": [str]     ONNX Runtime providers actually in use
 #   "runtime_version": str, "settings": {...}  effective runtime settings read back (threads, hints, streams)
 #   "requested_precision": str   what was asked, when it differs from `precision` (what ran)
@@ -58,7 +70,98 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 #                          (`mnbench check` divides it out where the model's control is not at hand)
 #   "controls": {sha256: {"settings", "samples_ms", "round_sizes"}}  model files run again with frozen settings in
 #                          the same rounds (mnbench.control): the record's own file, and in a re-measurement the
-#                          baseline's (`mnbench check` divides by the baseline file's control)
+#                          baseline's (`mnbench check` divides by the baseline file's control). Older files: "twins".
+SERIES_KEYS = ("samples_ms", "round_sizes")
+DERIVED_KEYS = ("latency_ms", "n", "throughput_ips", "p50_estimate", "repetition_p50_ms", "between_round_cv")
+LEGACY_CONTROLS_KEY = "twins"
+
+
+@dataclass(frozen=True)
+class SampleSeries:
+    """Per-call latencies in the order measured and how many came from each interleaved round."""
+
+    samples_ms: tuple[float, ...]
+    round_sizes: tuple[int, ...]
+
+    @classmethod
+    def of(cls, samples_ms: Iterable[float], round_sizes: Iterable[int] | None = None) -> "SampleSeries":
+        samples = tuple(float(s) for s in samples_ms)
+        sizes = tuple(int(n) for n in round_sizes) if round_sizes is not None else (len(samples),)
+        return cls(samples, sizes if sum(sizes) == len(samples) else (len(samples),))
+
+    @classmethod
+    def concat(cls, parts: Sequence["SampleSeries"]) -> "SampleSeries":
+        return cls(tuple(s for p in parts for s in p.samples_ms), tuple(n for p in parts for n in p.round_sizes))
+
+    def to_json(self) -> dict[str, list]:
+        return {"samples_ms": list(self.samples_ms), "round_sizes": list(self.round_sizes)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "SampleSeries":
+        return cls.of(data.get("samples_ms") or [], data.get("round_sizes"))
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A workload measured in a record's rounds beside it: the machine-speed reference, or a control."""
+
+    series: SampleSeries
+    info: Mapping[str, Any] = field(default_factory=dict)  # how it ran: name/runtime/precision/threads, settings
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.info) | self.series.to_json()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Companion":
+        return cls(SampleSeries.from_json(data), {k: v for k, v in data.items() if k not in SERIES_KEYS})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """One model's result on one device: what ran (`fields`), its samples, and what was measured beside it."""
+
+    fields: Mapping[str, Any]  # arch, variant, ..., device, runtime, precision, threads, macs, model_sha256, ...
+    series: SampleSeries
+    repetition_rounds: tuple[int, ...] = ()  # () = one repetition (schema v1)
+    reference: Companion | None = None
+    controls: Mapping[str, Companion] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as written: every derived figure computed here, from the samples."""
+        samples, sizes, reps = self.series.samples_ms, self.series.round_sizes, self.repetition_rounds
+        out = dict(self.fields)
+        out |= {"latency_ms": summarize(samples), "n": len(samples), **self.series.to_json(),
+                "throughput_ips": throughput_ips(samples, int(self.fields["batch"]))}
+        if reps:
+            out["repetition_rounds"] = list(reps)
+            out["repetition_p50_ms"] = [float(np.median(s)) for s in
+                                        repetitions.repetition_samples(samples, sizes, reps)]
+        out["p50_estimate"] = repetitions.latency_estimate(samples, sizes, reps).as_json()
+        out["between_round_cv"] = repetitions.between_round_cv(samples, sizes, reps)
+        if self.reference is not None:
+            out["reference"] = self.reference.to_json()
+        if self.controls:
+            out["controls"] = {sha: c.to_json() for sha, c in self.controls.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Record":
+        skip = set(SERIES_KEYS) | set(DERIVED_KEYS) | {"repetition_rounds", "reference", "controls",
+                                                       LEGACY_CONTROLS_KEY}
+        controls = data.get("controls") or data.get(LEGACY_CONTROLS_KEY) or {}
+        return cls(fields={k: v for k, v in data.items() if k not in skip},
+                   series=SampleSeries.from_json(data),
+                   repetition_rounds=tuple(data.get("repetition_rounds") or ()),
+                   reference=Companion.from_json(data["reference"]) if data.get("reference") else None,
+                   controls={sha: Companion.from_json(c) for sha, c in controls.items()})
+
+    def repetitions(self) -> list[SampleSeries]:
+        """The series of each repetition (one for a schema v1 record)."""
+        if not self.repetition_rounds:
+            return [self.series]
+        rounds = repetitions.split(list(self.series.round_sizes), self.repetition_rounds)
+        samples = repetitions.split(self.series.samples_ms, [int(sum(r)) for r in rounds])
+        return [SampleSeries(tuple(float(x) for x in s), tuple(int(n) for n in r)) for s, r in zip(samples, rounds)]
 
 
 class DamagedResultError(MnbenchError):
@@ -88,14 +191,17 @@ def validate_record(record: Any, where: str = "record") -> None:
             raise DamagedResultError(f"{where}: latency_ms.{key} missing or not a number")
     if len(record["samples_ms"]) != record["n"]:
         raise DamagedResultError(f"{where}: n={record['n']} but {len(record['samples_ms'])} samples")
+    reps, sizes = record.get("repetition_rounds"), record.get("round_sizes")
+    if reps is not None and (not isinstance(sizes, list) or sum(reps) != len(sizes)):
+        raise DamagedResultError(f"{where}: repetition_rounds do not add up to the record's rounds")
 
 
 def validate_result(doc: Any, where: str = "result") -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise DamagedResultError(f"{where}: not a JSON object")
     version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise DamagedResultError(f"{where}: schema_version {version!r} is not {SCHEMA_VERSION}")
+    if version not in READABLE_SCHEMA_VERSIONS:
+        raise DamagedResultError(f"{where}: schema_version {version!r} is not one of {READABLE_SCHEMA_VERSIONS}")
     if not isinstance(doc.get("machine"), dict):
         raise DamagedResultError(f"{where}: missing 'machine'")
     if not isinstance(doc.get("records"), list):
@@ -147,14 +253,23 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, dict[st
 
 
 def with_latencies_scaled(doc: dict[str, Any], factor: float) -> dict[str, Any]:
-    """A copy of `doc` in which every record's latency figures (samples, summary, throughput) are × `factor`.
+    """A copy of `doc` in which every record's own latencies (and so every figure derived from them) are × `factor`.
 
-    The machine-speed reference is left as it was: this is how a known regression is injected into a baseline
-    (a baseline made 1/1.2 × as slow makes today's unchanged model look 20 % slower).
+    The machine-speed reference and the controls are left as they were: this is how a known regression is injected
+    into a baseline (a baseline made 1/1.2 × as slow makes today's unchanged model look 20 % slower).
     """
     out = copy.deepcopy(doc)
-    for record in out["records"]:
-        record["samples_ms"] = [s * factor for s in record["samples_ms"]]
-        record["latency_ms"] = {k: v * factor for k, v in record["latency_ms"].items()}
-        record["throughput_ips"] /= factor
+    for i, data in enumerate(out["records"]):
+        record = Record.from_json(data)
+        scaled = SampleSeries(tuple(x * factor for x in record.series.samples_ms), record.series.round_sizes)
+        out["records"][i] = Record(fields=record.fields, series=scaled, repetition_rounds=record.repetition_rounds,
+                                   reference=record.reference, controls=record.controls).to_json()
     return out
+
+
+def schema_note(doc: Mapping[str, Any], where: str) -> str | None:
+    """What a reader should know about an older file's figures, or None for a current one."""
+    if doc.get("schema_version") == 1:
+        return (f"{where} is a schema v1 result (one repetition): its intervals come from one session's samples "
+                "and promise more than a re-run keeps; re-run it for repetition-level intervals")
+    return None

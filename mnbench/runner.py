@@ -1,40 +1,57 @@
-"""`mnbench run`: export (cached), open one runtime session per model, measure, and build the result document.
+"""`mnbench run`: export (cached), measure every model group in repeated, independent measurements, build the result.
 
-The variants of one arch are measured in interleaved rounds together with the machine-speed reference workload and
-each model's frozen control (`mnbench.control`), so the realized speedup (and the regression gate's normalisation) is
-robust to machine drift.
+A repetition measures every group once on every device: fresh sessions (models, their controls, the machine-speed
+reference), its own warm-up, its own interleaved rounds. Repetitions are the outer loop, so each group's
+repetitions are spread over the whole run: a session that is slow for its whole life, or a minute in which the
+machine is busy, becomes between-repetition variance instead of a bias (`mnbench.repetitions`).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import socket
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from mnbench import results
-from mnbench.config import ModelConfig, check_choice, PRECISIONS
+from mnbench import host_history, machine_state, measure, results, stability
+from mnbench.config import PRECISIONS, ModelConfig, check_choice
+from mnbench.control import open_control
 from mnbench.errors import MnbenchError
-from mnbench.reference import REFERENCE_NAME, open_reference
-from mnbench.stats import summarize, throughput_ips
-from mnbench.control import CONTROLS_KEY, open_control, control_fields
+from mnbench.measure import Measurement
+from mnbench.recording import REFERENCE_WORKLOAD, control_companion, control_workload, make_record
+from mnbench.reference import open_reference
+from mnbench.results import Record
 
-REFERENCE_WORKLOAD = "__reference__"  # the reference's key among the measured workloads
-CONTROL_WORKLOAD = "__control__"  # prefix of the controls' keys: `__control__<sha256>`
 
 
 @dataclass(frozen=True, kw_only=True)
 class MeasureSettings:
-    min_time_s: float = 2.0
-    max_time_s: float = 10.0
-    warmup_s: float = 0.5
-    target_rel_ci: float = 0.01
+    """How long each group is measured. Times are per group, over all its repetitions."""
+
+    min_time_s: float = 3.0
+    max_time_s: float = 12.0
+    warmup_s: float = 0.2  # per workload and repetition; each block is settled as well (mnbench.measure)
+    target_rel_ci: float = 0.01  # for the group's median over all repetitions
     round_s: float = 0.1
-    # Enough rounds that the between-round noise (what `mnbench check` compares against) is estimated, not guessed.
-    min_rounds: int = 12
+    # Rounds per repetition: enough that the between-round noise (what `mnbench check` compares) is estimated.
+    min_rounds: int = 5
+    repetitions: int = 3
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.repetitions < 1:
+            raise MnbenchError(f"repetitions must be a positive integer, got {self.repetitions}")
+
+    def for_repetition(self, index: int) -> dict[str, Any]:
+        """`measure_interleaved` keywords for one repetition: its share of the time, and of the precision (a median
+        known to ±x in each of R repetitions is known to about ±x/√R over all)."""
+        r = self.repetitions
+        return {"min_time_s": self.min_time_s / r, "max_time_s": self.max_time_s / r, "warmup_s": self.warmup_s,
+                "target_rel_ci": self.target_rel_ci * math.sqrt(r), "round_s": self.round_s,
+                "min_rounds": self.min_rounds, "seed": self.seed + index}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +83,32 @@ class RunPlan:
             for a, w, r in itertools.product(self.archs, self.widths, self.resolutions)
         ]
 
+    def steps(self) -> int:
+        """Group measurements in the whole run (for progress)."""
+        return len(self.configs()) * len(self.devices) * self.measure.repetitions
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; `partial_result` holds the records whose repetitions so far were complete (or None)."""
+
+    def __init__(self, partial_result: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.partial_result = partial_result
+
+
+@dataclass
+class _Measured:
+    """One model's repetitions so far: what ran, and per repetition its measurement and its neighbours'."""
+
+    exported: Any
+    device: Any
+    info: dict[str, Any]
+    model: list[Measurement] = field(default_factory=list)
+    reference: list[Measurement] = field(default_factory=list)
+    reference_info: dict[str, Any] = field(default_factory=dict)
+    control: list[Measurement] = field(default_factory=list)
+    control_info: dict[str, Any] = field(default_factory=dict)
+
 
 def default_output_path(reports_dir: Path | None = None, suffix: str = "") -> Path:
     from mnbench.paths import runs_dir
@@ -74,93 +117,74 @@ def default_output_path(reports_dir: Path | None = None, suffix: str = "") -> Pa
     return runs_dir(reports_dir) / f"{stamp}-{socket.gethostname()}{suffix}.json"
 
 
-def make_record(exported, device, session_info: dict, measurement, reference=None,
-                reference_info: dict | None = None, controls: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One model's result record; `reference` (a Measurement from the same rounds) and `reference_info` (its
-    session's info) add the machine-speed reference; `controls` (`control_fields` by file sha256), the controls."""
-    config = exported.config
-    samples = [float(s) for s in measurement.samples_ms]
-    record = {
-        "arch": config.arch,
-        "variant": config.variant,
-        "width": config.width,
-        "resolution": config.resolution,
-        "batch": config.batch,
-        "device": device.name,
-        "runtime": session_info["runtime"],
-        "runtime_version": session_info.get("runtime_version"),
-        "precision": session_info["precision"],
-        "requested_precision": session_info.get("requested_precision"),
-        "threads": int(session_info["threads"]),
-        "providers": session_info.get("providers"),
-        "settings": session_info.get("settings", {}),
-        "macs": int(exported.macs_per_image),  # per image; latency and throughput carry the batch
-        "params": int(exported.params),
-        "latency_ms": summarize(samples),
-        "n": len(samples),
-        "samples_ms": samples,
-        "round_sizes": list(measurement.round_sizes),
-        "throughput_ips": throughput_ips(samples, config.batch),
-        "model_sha256": exported.sha256,
-        "model_path": str(exported.path),
-        "model": config.as_dict() | {"slug": config.slug, "opset": exported.opset},
-    }
-    if reference is not None:
-        record["reference"] = reference_fields(reference, reference_info)
-    if controls:
-        record[CONTROLS_KEY] = controls
-    return record
-
-
-def reference_fields(reference, reference_info: dict | None = None) -> dict[str, Any]:
-    """The record's "reference" entry: the reference's name, how it ran, and its samples in the record's rounds."""
-    info = reference_info or {}
-    return {"name": REFERENCE_NAME, "runtime": info.get("runtime"), "precision": info.get("precision"),
-            "threads": info.get("threads"), "samples_ms": [float(s) for s in reference.samples_ms],
-            "round_sizes": list(reference.round_sizes)}
-
-
 def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path | None = None,
              on_status: Callable[[str], None] = lambda _: None,
              on_round: Callable[[float, float], None] | None = None,
-             on_group: Callable[[int, int, str], None] = lambda i, n, label: None) -> dict[str, Any]:
-    """Measure every model group on every device and return the result document (not yet written).
-
-    On KeyboardInterrupt the completed records are attached to the exception as `partial_result`, so the caller can
-    keep them whole.
-    """
+             on_group: Callable[[int, int, str], None] = lambda i, n, label: None,
+             on_record: Callable[[Record], None] = lambda _: None) -> dict[str, Any]:
+    """Measure every model group on every device, `plan.measure.repetitions` times, and return the result
+    document (not yet written). Ctrl-C raises `RunInterrupted` with the records measured so far."""
+    from mnbench.export import export_model
     from mnbench.machine import machine_info
 
-    doc = results.new_result(machine_info())
-    groups = plan.configs()
-    total = len(groups) * len(plan.devices)
+    doc = results.new_result(machine_info(), settings={"measure": asdict(plan.measure)})
+    if plan.with_peak:
+        doc["peaks"] = {d.name: _device_peak(d, plan, reports_dir, on_status) for d in plan.devices}
+    exported = [[export_model(c, models_dir=models_dir, progress=False) for c in group] for group in plan.configs()]
+    measured: dict[tuple[str, int, str], _Measured] = {}
+    states: list[dict[str, Any]] = []
+    step = 0
     try:
-        for device in plan.devices:
-            if plan.with_peak:
-                doc.setdefault("peaks", {})[device.name] = _device_peak(device, plan, reports_dir, on_status)
-            with ExitStack() as device_stack:
-                reference = None
-                if plan.with_reference:  # one reference session per device, measured in every group's rounds
-                    reference = device_stack.enter_context(open_reference(
-                        device, precision=plan.precision, threads=plan.threads, models_dir=models_dir))
-                for configs in groups:
-                    label = f"{configs[0].arch} w{configs[0].width:g} r{configs[0].resolution} on {device.name}"
-                    on_group(len(doc["records"]) // len(plan.variants), total, label)
-                    doc["records"] += _measure_group(plan, device, configs, reference, models_dir, on_round)
-    except KeyboardInterrupt as exc:
-        exc.partial_result = doc if doc["records"] else None  # type: ignore[attr-defined]
-        raise
+        for repetition in range(plan.measure.repetitions):
+            before = machine_state.snapshot()
+            for device in plan.devices:
+                with ExitStack() as device_stack:
+                    reference = None
+                    if plan.with_reference:  # fresh per repetition and device, measured in every group's rounds
+                        reference = device_stack.enter_context(open_reference(
+                            device, precision=plan.precision, threads=plan.threads, models_dir=models_dir))
+                    for index, group in enumerate(exported):
+                        on_group(step, plan.steps(), f"{_label(group[0].config, device)} "
+                                                     f"(repetition {repetition + 1}/{plan.measure.repetitions})")
+                        _measure_group(plan, device, group, reference, repetition, models_dir, on_round,
+                                       into={(device.name, index, e.config.variant): e for e in group}, kept=measured)
+                        step += 1
+            states.append(machine_state.between(before, machine_state.snapshot()))
+    except KeyboardInterrupt:
+        doc["records"] = [r.to_json() for r in _records(measured)]
+        doc["machine_state"] = stability.summarize_states(states)
+        raise RunInterrupted(doc if doc["records"] else None) from None
+    for record in _records(measured):
+        on_record(record)
+        doc["records"].append(record.to_json())
+    doc["machine_state"] = stability.summarize_states(states)
+    doc["machine_state"]["reference_vs_host_best"] = _note_reference_speed(doc, reports_dir)
     return doc
 
 
-def _measure_group(plan: RunPlan, device, configs: list[ModelConfig], reference, models_dir: Path | None,
-                   on_round) -> list[dict[str, Any]]:
-    """The records of one group's variants on `device`, measured interleaved with `reference` (None: without)."""
-    from mnbench.backends import open_session
-    from mnbench.export import export_model
-    from mnbench.measure import measure_interleaved
+def _note_reference_speed(doc: dict[str, Any], reports_dir: Path | None) -> dict[str, Any]:
+    """Per device, this run's reference speed against the best this host has recorded (and record it)."""
+    out = {}
+    for device, p50s in stability.reference_repetition_p50s(doc["records"]).items():
+        record = next(r for r in doc["records"] if r["device"] == device and r.get("reference"))
+        key = {"hostname": doc["machine"].get("hostname"), "cpu_model": doc["machine"].get("cpu_model"),
+               "device": device, "runtime": record["reference"].get("runtime"),
+               "runtime_version": record.get("runtime_version"), "precision": record["reference"].get("precision"),
+               "threads": record["reference"].get("threads"), "reference": record["reference"].get("name")}
+        out[device] = host_history.note_reference(key, float(sorted(p50s)[len(p50s) // 2]), reports_dir=reports_dir)
+    return out
 
-    exported = [export_model(c, models_dir=models_dir, progress=False) for c in configs]
+
+def _label(config: ModelConfig, device) -> str:
+    return f"{config.arch} w{config.width:g} r{config.resolution} on {device.name}"
+
+
+def _measure_group(plan: RunPlan, device, exported: list, reference, repetition: int, models_dir: Path | None,
+                   on_round, *, into: dict[tuple, Any], kept: dict[tuple, _Measured]) -> None:
+    """One repetition of one group on `device` (fresh sessions), interleaved with `reference` (None: without);
+    appends each model's measurement to its entry in `kept`."""
+    from mnbench.backends import open_session
+
     with ExitStack() as stack:
         sessions = [stack.enter_context(open_session(device, e.path, batch=plan.batch, precision=plan.precision,
                                                      threads=plan.threads, models_dir=models_dir))
@@ -169,21 +193,35 @@ def _measure_group(plan: RunPlan, device, configs: list[ModelConfig], reference,
         controls = {}
         if plan.with_controls:
             controls = {e.sha256: stack.enter_context(open_control(device, e.path, batch=plan.batch,
-                                                             precision=plan.precision, threads=plan.threads,
-                                                             models_dir=models_dir))
-                     for e in exported}
-            workloads |= {CONTROL_WORKLOAD + sha: control.infer for sha, control in controls.items()}
+                                                                   precision=plan.precision, threads=plan.threads,
+                                                                   models_dir=models_dir))
+                        for e in exported}
+            workloads |= {control_workload(sha): control.infer for sha, control in controls.items()}
         if reference is not None:
             workloads[REFERENCE_WORKLOAD] = reference.infer
-        m = plan.measure
-        measured = measure_interleaved(workloads, min_time_s=m.min_time_s, max_time_s=m.max_time_s,
-                                       warmup_s=m.warmup_s, target_rel_ci=m.target_rel_ci, round_s=m.round_s,
-                                       seed=m.seed, on_round=on_round, min_rounds=m.min_rounds)
-        return [make_record(e, device, s.info, measured[e.config.variant], measured.get(REFERENCE_WORKLOAD),
-                            reference.info if reference is not None else None,
-                            {e.sha256: control_fields(measured[CONTROL_WORKLOAD + e.sha256], controls[e.sha256].info)}
-                            if e.sha256 in controls else None)
-                for e, s in zip(exported, sessions)]
+        measured = measure.measure_interleaved(workloads, on_round=on_round,
+                                               **plan.measure.for_repetition(repetition))
+    for key, e in into.items():
+        session = sessions[exported.index(e)]
+        entry = kept.setdefault(key, _Measured(exported=e, device=device, info=session.info))
+        entry.model.append(measured[e.config.variant])
+        if reference is not None:
+            entry.reference.append(measured[REFERENCE_WORKLOAD])
+            entry.reference_info = reference.info
+        if e.sha256 in controls:
+            entry.control.append(measured[control_workload(e.sha256)])
+            entry.control_info = controls[e.sha256].info
+
+
+def _records(measured: dict[tuple, _Measured]) -> list[Record]:
+    """Records in plan order. After Ctrl-C a group may have one repetition fewer than the groups before it;
+    the variants of one group always have the same repetitions (they are measured together)."""
+    out = []
+    for m in measured.values():
+        controls = {m.exported.sha256: control_companion(m.control, m.control_info)} if m.control else None
+        out.append(make_record(m.exported, m.device, m.info, m.model, m.reference or None, m.reference_info,
+                               controls))
+    return out
 
 
 def _device_peak(device, plan: RunPlan, reports_dir: Path | None, on_status) -> dict[str, Any]:

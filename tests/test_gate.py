@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -325,38 +326,64 @@ def test_stopping_rule_is_the_ci_half_width_against_a_quarter_of_the_threshold()
     assert at(0.02).precise_enough(0.20)
 
 
+@contextmanager
+def idle_workloads():
+    yield {"a": lambda: None, "b": lambda: None}
+
+
+def _rounds(parts) -> int:
+    return sum(len(m.round_sizes) for m in parts)
+
+
 def test_measuring_stops_once_precise_and_never_before_the_minimum_rounds():
     calls = []
 
     def precise(measured):
-        calls.append(len(measured["a"].round_sizes))
+        calls.append(_rounds(measured["a"]))
         return [Comparison(log_change=0.0, se=0.0, df=10.0, method="rounds", normalised=False, rounds_baseline=1,
                            rounds_current=1)]
 
-    settings = GateSettings(max_time_s=30.0, min_rounds=3, slice_s=0.02, round_s=0.005, warmup_s=0.0,
-                            rewarm_s=0.0)
-    measured, _ = measure_until_precise({"a": lambda: None, "b": lambda: None}, precise, settings)
-    rounds = len(measured["a"].round_sizes)
+    settings = GateSettings(max_time_s=30.0, min_rounds=3, min_repetitions=1, slice_s=0.02, round_s=0.005,
+                            warmup_s=0.0)
+    measured, _ = measure_until_precise(idle_workloads, precise, settings)
+    rounds = _rounds(measured["a"])
     assert rounds >= 3 and calls[-1] == rounds
     assert all(n < 3 for n in calls[:-1])  # it went on only while below the minimum
-    assert len(measured["a"].samples_ms) == sum(measured["a"].round_sizes)
+    assert all(len(m.samples_ms) == sum(m.round_sizes) for m in measured["a"])
+
+
+def test_measuring_takes_at_least_the_minimum_repetitions_each_with_fresh_workloads():
+    opened = []
+
+    @contextmanager
+    def fresh():
+        opened.append(object())
+        yield {"a": lambda: None}
+
+    def precise(measured):
+        return [Comparison(log_change=0.0, se=0.0, df=10.0, method="rounds", normalised=False, rounds_baseline=1,
+                           rounds_current=1)]
+
+    settings = GateSettings(max_time_s=30.0, min_rounds=1, min_repetitions=3, slice_s=0.02, round_s=0.005,
+                            warmup_s=0.0)
+    measured, _ = measure_until_precise(fresh, precise, settings)
+    assert len(opened) == len(measured["a"]) == 3
 
 
 def test_measuring_goes_on_until_every_model_of_a_group_is_precise():
-    settings = GateSettings(max_time_s=30.0, min_rounds=1, slice_s=0.02, round_s=0.005, warmup_s=0.0,
-                            rewarm_s=0.0)
+    settings = GateSettings(max_time_s=30.0, min_rounds=1, min_repetitions=1, slice_s=0.02, round_s=0.005,
+                            warmup_s=0.0)
 
     def at(se):
         return Comparison(log_change=0.0, se=se, df=30.0, method="rounds", normalised=False, rounds_baseline=20,
                           rounds_current=20)
 
     def one_precise_one_slow(measured):
-        rounds = len(measured["a"].round_sizes)
+        rounds = _rounds(measured["a"])
         return [at(0.0), at(0.0 if rounds >= 6 else 1.0)]
 
-    measured, comparisons = measure_until_precise({"a": lambda: None, "b": lambda: None}, one_precise_one_slow,
-                                                  settings)
-    assert len(measured["a"].round_sizes) >= 6
+    measured, comparisons = measure_until_precise(idle_workloads, one_precise_one_slow, settings)
+    assert _rounds(measured["a"]) >= 6
     assert all(c.precise_enough(settings.threshold) for c in comparisons)
 
 
@@ -569,3 +596,53 @@ def test_a_baseline_with_too_few_rounds_gets_no_verdict(rng):
     current = make_doc(make_record(rng, rounds=40, model_ms=2.0 * 1.5))
     verdict = compare_results(baseline, current, 0.10).models[0]
     assert verdict.verdict == "inconclusive" and "rounds" in verdict.note
+
+
+def _repeated(rng, repetitions_n, *, session_sd, model_ms=2.0, rounds=6, per_round=15):
+    """A record of `repetitions_n` repetitions, each with fresh sessions: the model's session and its control's
+    each run `session_sd` (log) faster or slower than the file's true speed, for the repetition's whole life."""
+    from mnbench.results import Companion, Record, SampleSeries
+
+    parts, control_parts, ref_parts = [], [], []
+    for _ in range(repetitions_n):
+        own, control = rng.normal(0, session_sd, size=2)
+        machine = rng.normal(0, 0.05)  # the machine's speed in this repetition; every workload feels it
+        for series, offset, ms in ((parts, own, model_ms), (control_parts, control, 2.0), (ref_parts, 0.0, 1.5)):
+            samples = ms * np.exp(machine + offset + rng.normal(0, 0.03, rounds * per_round))
+            series.append(SampleSeries.of(samples, [per_round] * rounds))
+    fields = {"arch": "v1", "variant": "separable", "width": 0.25, "resolution": 96, "batch": 1, "device": "cpu",
+              "runtime": "onnxruntime", "runtime_version": "1.32.0", "precision": "fp32", "threads": 2,
+              "macs": 1_000_000, "params": 100_000, "model_sha256": "0" * 64, "settings": {}}
+    return Record(fields=fields, series=SampleSeries.concat(parts), repetition_rounds=(rounds,) * repetitions_n,
+                  reference=Companion(SampleSeries.concat(ref_parts), {"name": REFERENCE_NAME}),
+                  controls={"0" * 64: Companion(SampleSeries.concat(control_parts), {"settings": {}})}).to_json()
+
+
+def test_a_session_effect_is_variance_not_a_false_regression():
+    """Issue 10: model and control sessions differing by several per cent for their whole life made an unchanged
+    model look changed. With repetitions on both sides, the interval holds the true change (0) in ~95 % of checks."""
+    rng = np.random.default_rng(11)
+    held = 0
+    for _ in range(200):
+        low, high = compare_records(_repeated(rng, 3, session_sd=0.05), _repeated(rng, 6, session_sd=0.05)).interval()
+        held += low <= 0.0 <= high
+    assert held >= 0.88 * 200
+    # One session on each side, judged round by round (as before repetitions): the session's offset is constant
+    # over its rounds, so no round-level statistic sees it, and the CI misses the truth far more often.
+    single = 0
+    for _ in range(200):
+        low, high = compare_records(_repeated(rng, 1, session_sd=0.05, rounds=18),
+                                    _repeated(rng, 1, session_sd=0.05, rounds=36)).interval()
+        single += low <= 0.0 <= high
+    assert single < 0.6 * 200
+
+
+def test_a_twenty_percent_regression_with_session_noise_is_called_a_regression():
+    """Issue 5's bar on issue 10's footing: +20 % against a 3-repetition baseline, sessions 2 % apart."""
+    verdicts = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        baseline = make_doc(_repeated(rng, 3, session_sd=0.02))
+        current = make_doc(_repeated(rng, 12, session_sd=0.02, model_ms=2.0 * 1.2))
+        verdicts.append(compare_results(baseline, current, 0.10).models[0].verdict)
+    assert PASS not in verdicts and verdicts.count(REGRESSION) >= 15

@@ -41,6 +41,10 @@ def test_run_writes_a_valid_result_with_both_variants(app, dirs, device, runtime
         assert sum(record["round_sizes"]) == record["n"] == len(record["samples_ms"]) >= 10
         assert record["latency_ms"]["min"] <= record["latency_ms"]["p50"] <= record["latency_ms"]["max"]
         assert len(record["reference"]["round_sizes"]) == len(record["round_sizes"])  # same interleaved rounds
+        # Three independent repetitions by default, their rounds in order; the p50 comes from their medians.
+        assert len(record["repetition_rounds"]) == 3 == record["p50_estimate"]["repetitions"]
+        assert sum(record["repetition_rounds"]) == len(record["round_sizes"])
+        assert len(record["repetition_p50_ms"]) == 3
         exported = export_model(ModelConfig(arch="v1", variant=record["variant"], width=0.25, resolution=64),
                                 progress=False)
         assert record["model_sha256"] == exported.sha256
@@ -54,7 +58,9 @@ def test_run_writes_a_valid_result_with_both_variants(app, dirs, device, runtime
         assert by_variant["separable"]["providers"] == ["CPUExecutionProvider"]
     assert by_variant["standard"]["macs"] > by_variant["separable"]["macs"]
     assert doc["machine"]["versions"]["mnbench"]
-    assert "realized" in result.output
+    assert len(doc["machine_state"]["repetitions"]) == 3  # steal and load sampled over each repetition
+    assert doc["settings"]["measure"]["repetitions"] == 3
+    assert "realized" in result.output and "rerun interval" in result.output
 
 
 def test_no_controls_leaves_them_out(app, dirs):
@@ -64,6 +70,16 @@ def test_no_controls_leaves_them_out(app, dirs):
     assert result.exit_code == 0, result.output
     (record,) = results.load_result(out)["records"]
     assert "controls" not in record and record["reference"]["samples_ms"]
+
+
+def test_repetitions_option_sets_how_many_independent_measurements(app, dirs):
+    out = dirs / "r.json"
+    result = invoke(app, *SMALL, "--variant", "separable", "--device", "cpu", "--no-peak", "--repetitions", "2",
+                    "--output", str(out))
+    assert result.exit_code == 0, result.output
+    (record,) = results.load_result(out)["records"]
+    assert len(record["repetition_rounds"]) == 2
+    assert len(results.Record.from_json(record).repetitions()) == 2
 
 
 def test_default_output_goes_to_reports_runs(app, dirs):

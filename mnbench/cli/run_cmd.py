@@ -24,9 +24,10 @@ def run(
     batch: BatchOpt = 1,
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16 or bf16 (what ran is recorded).")] = "fp32",
     threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: the physical cores available).")] = None,
-    min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per model group.")] = 2.0,
-    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per model group.")] = 10.0,
-    target_ci: Annotated[float, typer.Option("--target-ci", help="Stop when the median's 95% CI is within ±this fraction.")] = 0.01,
+    repetitions: Annotated[int, typer.Option("--repetitions", "-r", help="Independent measurements of each group (fresh sessions, spread over the run); intervals come from their spread.")] = 3,
+    min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per model group, over all repetitions.")] = 3.0,
+    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per model group, over all repetitions.")] = 12.0,
+    target_ci: Annotated[float, typer.Option("--target-ci", help="Stop a repetition early when its medians are known to within ±this fraction × √repetitions.")] = 0.01,
     reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Interleave the machine-speed reference network (what `mnbench check` normalises by).")] = True,
     controls: Annotated[bool, typer.Option("--controls/--no-controls", help="Measure each model's file a second time with frozen settings: its control, what `mnbench check` normalises by (about doubles the run).")] = True,
     peak: Annotated[bool, typer.Option("--peak/--no-peak", help="Measure each device's peak GMAC/s once per machine.")] = True,
@@ -38,7 +39,7 @@ def run(
     """Benchmark each arch's separable and standard variants on each device; print a table, write a result file."""
     from mnbench import results
     from mnbench.devices import physical_cores, resolve_devices
-    from mnbench.runner import MeasureSettings, RunPlan, default_output_path
+    from mnbench.runner import MeasureSettings, RunInterrupted, RunPlan, default_output_path
 
     if variant not in VARIANT_CHOICES:
         raise MnbenchError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANT_CHOICES)}")
@@ -48,15 +49,16 @@ def run(
         archs=parse_archs(arch), devices=resolve_devices(device), variants=VARIANT_CHOICES[variant],
         widths=parse_numbers(width, "width", float), resolutions=parse_numbers(resolution, "resolution", int),
         batch=batch, precision=precision, threads=threads if threads is not None else physical_cores(),
-        measure=MeasureSettings(min_time_s=min_time, max_time_s=max_time, target_rel_ci=target_ci),
+        measure=MeasureSettings(min_time_s=min_time, max_time_s=max_time, target_rel_ci=target_ci,
+                                repetitions=repetitions),
         with_reference=reference, with_controls=controls, with_peak=peak,
     )
     output = output or default_output_path(reports_dir)
     _check_writable(output)
     try:
         doc = _run_with_progress(plan, models_dir, reports_dir)
-    except KeyboardInterrupt as exc:
-        partial = getattr(exc, "partial_result", None)
+    except RunInterrupted as exc:
+        partial = exc.partial_result
         if partial is not None:
             results.write_result(partial, output)
             stderr.print(f"interrupted: kept the {len(partial['records'])} completed records in {output}")
@@ -68,8 +70,11 @@ def run(
         print_json(doc)  # stdout stays one JSON document; the path goes to stderr
         stderr.print(str(output), highlight=False)
         return
-    render(summary_rows(doc), fmt, SUMMARY_COLUMNS, title="mnbench run")
-    stdout.print(f"[dim]{_what_ran(doc['records'])}[/dim]")
+    rows, warnings = summary_rows(doc)
+    render(rows, fmt, SUMMARY_COLUMNS, title="mnbench run")
+    stdout.print(f"[dim]{_what_ran(doc['records'])}[/dim]", highlight=False)
+    for line in warnings:  # the last one says what helps
+        stderr.print(line if line is warnings[-1] else f"warning: {line}", highlight=False, soft_wrap=True)
     print(output)
 
 
@@ -92,7 +97,7 @@ def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
                TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
-        task = progress.add_task("starting", total=len(plan.configs()) * len(plan.devices))
+        task = progress.add_task("starting", total=plan.steps())
 
         def on_group(done: int, total: int, label: str) -> None:
             progress.update(task, completed=done, description=f"measuring {label}")
@@ -106,20 +111,23 @@ def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
 SUMMARY_COLUMNS = [("device", "device"), ("arch", "arch"), ("variant", "variant"), ("width", "width"),
                    ("resolution", "res"), ("precision", "precision"), ("threads", "threads"), ("p50", "p50 ms"),
                    ("p90", "p90 ms"), ("p99", "p99 ms"), ("throughput_ips", "img/s"), ("macs_m", "MACs (M)"),
-                   ("theoretical", "theoretical ×"), ("realized", "realized ×")]
+                   ("theoretical", "theoretical ×"), ("realized", "realized ×"), ("rerun", "95% rerun interval")]
 
 
-def summary_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per record; the standard row of a pair also shows realized next to theoretical speedup.
+def summary_rows(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per record; the standard row of a pair also shows realized next to theoretical speedup; and the
+    run's warnings.
 
-    The pairing and the speedups are the report's (`mnbench.report.pairs`), so `run` and `report` never disagree.
+    The pairing, the speedups and the warnings are the report's (`mnbench.report.pairs`), so `run` and `report`
+    never disagree.
     """
     from mnbench.report.pairs import build_report
 
     def key(r):
         return (r["device"], r["arch"], float(r["width"]), r["resolution"], r["batch"], r["precision"])
 
-    speedups = {key(row): row for row in build_report([(Path("this run"), doc)]).rows}
+    report = build_report([(Path("this run"), doc)])
+    speedups = {key(row): row for row in report.rows}
     rows = []
     for r in doc["records"]:
         row = {k: r[k] for k in ("device", "arch", "variant", "width", "resolution", "precision", "threads",
@@ -130,8 +138,10 @@ def summary_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
         if r["variant"] == "standard" and pair is not None:
             row["theoretical"] = pair["theoretical_speedup"]
             row["realized"] = pair["realized_speedup"]
+            ci = pair.get("realized_speedup_ci")
+            row["rerun"] = f"{ci[0]:.2f}–{ci[1]:.2f}" if ci else "–"
         rows.append(row)
-    return rows
+    return rows, report.warnings
 
 
 def _what_ran(records: list[dict[str, Any]]) -> str:

@@ -68,6 +68,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy.stats import t as student_t
 
+from mnbench import repetitions
 from mnbench.errors import MnbenchError
 from mnbench.machine import machine_fingerprint
 from mnbench.control import own_control, control_entry
@@ -133,6 +134,7 @@ class RoundValues:
     reference: np.ndarray | None  # aligned with `model`; None without a usable reference
     reference_name: str | None
     method: str  # "rounds" (interleaved rounds) or "chunks" (no round_sizes: consecutive pseudo-rounds)
+    repetition: np.ndarray | None = None  # per round, the repetition it belongs to (fresh sessions each)
 
 
 def _split(samples: Sequence[float], sizes: Sequence[int]) -> list[np.ndarray]:
@@ -176,7 +178,8 @@ def round_values(record: dict[str, Any], control: str | None = None) -> RoundVal
                 and all(s > 0 for s in ref_samples)):
             ref_values = _log_round_values(_split(ref_samples, ref_sizes))
     return RoundValues(model=model, reference=ref_values, reference_name=name if ref_values is not None else None,
-                       method="rounds")
+                       method="rounds",
+                       repetition=repetitions.repetition_index(record.get("repetition_rounds"), model.size))
 
 
 def _var(x: np.ndarray) -> float:
@@ -306,6 +309,18 @@ def _welch(base: np.ndarray, now: np.ndarray) -> tuple[float, float, float]:
     return diff, math.sqrt(se2), df
 
 
+def _difference(base: RoundValues, now: RoundValues, base_values: np.ndarray, now_values: np.ndarray
+                ) -> tuple[float, float, float]:
+    """(mean difference, standard error, df): at the repetition level where the two sides hold enough repetitions
+    (a session's own speed is then variance, `repetitions.pooled_difference`), else Welch over rounds."""
+    if base.repetition is not None and now.repetition is not None:
+        pooled = repetitions.pooled_difference(base_values, base.repetition, now_values, now.repetition,
+                                               lambda x: mean_variance(x)[0])
+        if pooled is not None:
+            return pooled
+    return _welch(base_values, now_values)
+
+
 def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
     """The change of `current` over `baseline`, two independent runs of the same model (Welch on per-round values),
     normalised by the baseline file's control where both runs measured it, else by the machine-speed reference."""
@@ -318,11 +333,11 @@ def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Compar
     normalised = use_normalisation(base, now, slope_uncertainty)
     slope_se = 0.0
     if normalised:
-        diff, se, df = _welch(base.model - base.reference, now.model - now.reference)
+        diff, se, df = _difference(base, now, base.model - base.reference, now.model - now.reference)
         slope_se = math.sqrt(slope_variance(reference_shift(base, now), slope_uncertainty))
         se = math.sqrt(se * se + slope_se * slope_se)
     else:
-        diff, se, df = _welch(base.model, now.model)
+        diff, se, df = _difference(base, now, base.model, now.model)
     shift = None
     if base.reference is not None and now.reference is not None and base.reference_name == now.reference_name:
         shift = math.expm1(reference_shift(base, now))
@@ -351,7 +366,15 @@ def compare_paired(baseline: dict[str, Any], current: dict[str, Any]) -> Compari
         raise MnbenchError("paired comparison needs both models measured in the same interleaved rounds")
     d = now.model - base.model
     variance, n_effective = mean_variance(d)
-    return Comparison(log_change=float(d.mean()), se=math.sqrt(variance), df=max(n_effective - 1.0, 1.0),
+    log_change, df = float(d.mean()), max(n_effective - 1.0, 1.0)
+    reps = now.repetition if now.repetition is not None else np.zeros(d.size, dtype=int)
+    chunks = [d[reps == r] for r in np.unique(reps)]
+    if len(chunks) >= 3:  # fresh sessions per repetition: a session's own speed is variance here too
+        means = np.array([c.mean() for c in chunks])
+        within = float(np.mean([mean_variance(c)[0] for c in chunks if c.size > 1] or [0.0]))
+        variance = max(float(np.var(means, ddof=1)), within) / len(chunks)
+        log_change, df = float(means.mean()), float(len(chunks) - 1)
+    return Comparison(log_change=log_change, se=math.sqrt(variance), df=df,
                       method="paired", normalised=False, rounds_baseline=d.size, rounds_current=d.size)
 
 

@@ -3,8 +3,9 @@ by side in one process (`check_paired`), each until the change's CI is narrow en
 
 `measure_interleaved` stops on its own rule (every workload's median known to ±target); the gate stops on the
 change's CI (`Comparison.precise_enough`), which also depends on the baseline. So it measures in short slices and
-checks its rule between them: each slice is a `measure_interleaved` call whose rounds continue the previous ones
-(the first slice runs the full warm-up, later ones only the few calls that re-calibrate the round length).
+checks its rule between them. Each slice is a repetition, as in `mnbench run`: fresh sessions, their warm-up, a
+`measure_interleaved` call. A session that is slow for its whole life is then between-repetition variance on both
+sides of the comparison, never a false regression or a masked one (`mnbench.repetitions.pooled_difference`).
 """
 
 from __future__ import annotations
@@ -13,22 +14,24 @@ import dataclasses
 import itertools
 import os
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ContextManager, Iterator, Mapping
 
-from mnbench import results
+from mnbench import measure, results
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
 from mnbench.gate.compare import (DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, REGRESSION, Comparison, GateReport,
                                   check_machine_compatible, check_settings_compatible, check_threshold,
                                   compare_paired, compare_records, compare_results, decide, merge_retest, record_name)
-from mnbench.measure import Measurement, measure_interleaved
+from mnbench.control import find_model_file, open_control, own_control
+from mnbench.measure import Measurement
+from mnbench.recording import (REFERENCE_WORKLOAD, control_companion, control_workload, make_record,
+                               reference_companion, series_of)
 from mnbench.reference import open_reference
-from mnbench.runner import REFERENCE_WORKLOAD, CONTROL_WORKLOAD, make_record, reference_fields
+from mnbench.results import Record
 from mnbench.stats import summarize
-from mnbench.control import CONTROLS_KEY, find_model_file, open_control, own_control, control_fields
 
 MODEL = "model"
 RETEST_SEED_OFFSET = 1000  # a re-measurement shuffles its rounds differently from the first one
@@ -43,14 +46,14 @@ class GateSettings:
     confidence: float = DEFAULT_CONFIDENCE
     max_time_s: float = 20.0  # per model and measurement (a re-measurement gets as long again)
     min_rounds: int = 20  # below this the per-round variance and autocorrelation are too rough to stop on
-    slice_s: float = 2.0  # how often the stopping rule is checked
+    min_repetitions: int = 3  # below this the between-repetition spread is unknown
+    slice_s: float = 2.0  # one repetition's measuring time; the stopping rule is checked after each
     # Per workload and round, as `mnbench run` measures. Shorter blocks give more rounds, but a block much shorter
     # than the neighbours' thread spin-down (50-90 ms, see mnbench.measure) is mostly transient: with two sessions
     # of v2 1.0/224 the per-round model/control ratio's standard error over 12 s was 0.04-0.06 at 0.05 s and 0.010 at
     # 0.1 s; for v1 0.25/96, 0.009 either way.
     round_s: float = 0.1
-    warmup_s: float = 1.0  # before the first slice
-    rewarm_s: float = 0.05  # before each later one: enough calls that its first round is sized right
+    warmup_s: float = 0.2  # per workload and repetition (fresh sessions); each block is settled as well
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -63,51 +66,49 @@ def _no_progress(label: str, elapsed_s: float, comparison: Comparison) -> None:
     pass
 
 
-def measure_until_precise(workloads: Mapping[str, Callable[[], object]],
-                          compare: Callable[[dict[str, Measurement]], list[Comparison]], settings: GateSettings, *,
-                          label: str = "", on_progress: OnProgress = _no_progress,
-                          ) -> tuple[dict[str, Measurement], list[Comparison]]:
-    """Measure `workloads` interleaved, slice by slice, until every comparison `compare(measurements so far)`
-    returns is precise enough (with at least `min_rounds` rounds) or `max_time_s` has passed. Never stops on the
-    p-value. `on_progress` sees the least precise comparison."""
-    samples: dict[str, list[float]] = {name: [] for name in workloads}
-    sizes: dict[str, list[int]] = {name: [] for name in workloads}
+Workloads = Mapping[str, Callable[[], object]]
+
+
+def measure_until_precise(open_workloads: Callable[[], ContextManager[Workloads]],
+                          compare: Callable[[dict[str, list[Measurement]]], list[Comparison]],
+                          settings: GateSettings, *, label: str = "", on_progress: OnProgress = _no_progress,
+                          ) -> tuple[dict[str, list[Measurement]], list[Comparison]]:
+    """Measure repetition after repetition (each: `open_workloads()` gives fresh sessions, measured interleaved
+    for `slice_s`) until every comparison `compare(repetitions so far)` returns is precise enough (with at least
+    `min_rounds` rounds and `min_repetitions` repetitions) or `max_time_s` has passed. Never stops on the p-value.
+    `on_progress` sees the least precise comparison."""
+    parts: dict[str, list[Measurement]] = {}
     start = time.monotonic()
-    for slice_index in itertools.count():
+    for index in itertools.count():
         remaining = settings.max_time_s - (time.monotonic() - start)
         slice_s = max(settings.round_s, min(settings.slice_s, remaining))
-        measured = measure_interleaved(
-            workloads, min_time_s=slice_s, max_time_s=slice_s,
-            warmup_s=settings.warmup_s if slice_index == 0 else settings.rewarm_s,
-            target_rel_ci=1.0,  # never binding: the slice length decides, the gate's own rule stops
-            confidence=settings.confidence, round_s=settings.round_s, seed=settings.seed + slice_index)
+        with open_workloads() as workloads:
+            measured = measure.measure_interleaved(
+                workloads, min_time_s=slice_s, max_time_s=slice_s, warmup_s=settings.warmup_s,
+                target_rel_ci=1.0,  # never binding: the slice length decides, the gate's own rule stops
+                confidence=settings.confidence, round_s=settings.round_s, seed=settings.seed + index)
         for name, m in measured.items():
-            samples[name].extend(m.samples_ms)
-            sizes[name].extend(m.round_sizes)
-        so_far = {name: Measurement(samples_ms=list(samples[name]), round_sizes=list(sizes[name]))
-                  for name in workloads}
-        comparisons = compare(so_far)
+            parts.setdefault(name, []).append(m)
+        comparisons = compare(parts)
         elapsed_s = time.monotonic() - start
         on_progress(label, elapsed_s, max(comparisons, key=lambda c: c.half_width(settings.confidence)))
-        n_rounds = len(next(iter(sizes.values())))
-        if n_rounds >= settings.min_rounds and all(c.precise_enough(settings.threshold, settings.confidence)
-                                                   for c in comparisons):
+        n_rounds = sum(len(m.round_sizes) for m in next(iter(parts.values())))
+        if (n_rounds >= settings.min_rounds and index + 1 >= settings.min_repetitions
+                and all(c.precise_enough(settings.threshold, settings.confidence) for c in comparisons)):
             break
         if elapsed_s >= settings.max_time_s:
             break
-    return so_far, comparisons
+    return parts, comparisons
 
 
-def _as_record(model: Measurement, reference: Measurement | None = None, info: dict[str, Any] | None = None,
-               sha256: str | None = None, controls: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def _as_record(model: list[Measurement], reference: list[Measurement] | None = None,
+               info: dict[str, Any] | None = None, sha256: str | None = None,
+               controls: dict[str, Any] | None = None) -> dict[str, Any]:
     """Just enough of a record for `compare_records` while measuring."""
-    record: dict[str, Any] = {"samples_ms": model.samples_ms, "round_sizes": model.round_sizes,
-                              "settings": (info or {}).get("settings"), "model_sha256": sha256}
-    if reference is not None:
-        record["reference"] = reference_fields(reference)
-    if controls:
-        record[CONTROLS_KEY] = controls
-    return record
+    fields = {"settings": (info or {}).get("settings"), "model_sha256": sha256, "batch": 1}
+    return Record(fields=fields, series=series_of(model), repetition_rounds=tuple(len(m.round_sizes) for m in model),
+                  reference=None if reference is None else reference_companion(reference),
+                  controls=controls or {}).to_json()
 
 
 def model_config(record: dict[str, Any]) -> ModelConfig:
@@ -135,53 +136,68 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
                     ) -> list[dict[str, Any]]:
     """Export each baseline record's model with today's code, run them with the same device, precision, threads and
     batch, measure them interleaved with the reference (on that device, precision and threads too) and with the
-    controls (`mnbench.control`: the baseline's own file when it is at hand, and today's file) until every change is
-    precise enough, and return the new records (same layout as `mnbench run`'s), in order."""
-    from mnbench.backends import open_session
+    controls (`mnbench.control`: the baseline's own file when it is at hand, and today's file), in repetitions
+    with fresh sessions, until every change is precise enough; return the new records (as `mnbench run` writes
+    them), in order."""
     from mnbench.devices import resolve_device
     from mnbench.export import DEFAULT_OPSET, export_model
 
+    device = resolve_device(baselines[0]["device"])
+    exported = [export_model(model_config(b), models_dir=models_dir, progress=False,
+                             opset=(b.get("model") or {}).get("opset") or DEFAULT_OPSET) for b in baselines]
+    control_files = [_control_files(b, e, models_dir) for b, e in zip(baselines, exported)]
+    infos: dict[str, Any] = {}
+    open_workloads = _session_opener(baselines, exported, control_files, device, models_dir, infos)
+
+    def controls_of(m: dict[str, list[Measurement]], i: int) -> dict[str, Any]:
+        return {sha: control_companion(m[control_workload(sha)], infos["controls"][sha]) for sha in control_files[i]}
+
+    def compare_all(m: dict[str, list[Measurement]]) -> list[Comparison]:
+        return [compare_records(b, _as_record(m[f"{MODEL}{i}"], m[REFERENCE_WORKLOAD], infos["sessions"][i],
+                                              exported[i].sha256, controls_of(m, i)))
+                for i, b in enumerate(baselines)]
+
+    measured, _ = measure_until_precise(open_workloads, compare_all, settings,
+                                        label=", ".join(record_name(b) for b in baselines), on_progress=on_progress)
+    return [make_record(e, device, infos["sessions"][i], measured[f"{MODEL}{i}"], measured[REFERENCE_WORKLOAD],
+                        infos["reference"], controls_of(measured, i)).to_json()
+            for i, e in enumerate(exported)]
+
+
+def _session_opener(baselines: list[dict[str, Any]], exported: list, control_files: list[dict[str, Path]], device,
+                    models_dir, infos: dict[str, Any]) -> Callable[[], ContextManager[Workloads]]:
+    """A context manager factory: each call opens fresh sessions of the models, the reference and the controls
+    (a file shared by two records, an unchanged model, once) and yields their workloads; `infos` gets what ran."""
+    from mnbench.backends import open_session
+
     first = baselines[0]
-    device = resolve_device(first["device"])
     precision = first.get("requested_precision") or first["precision"]
-    with ExitStack() as stack:
-        opened, control_files = [], []
-        for baseline in baselines:
-            opset = (baseline.get("model") or {}).get("opset") or DEFAULT_OPSET
-            exported = export_model(model_config(baseline), models_dir=models_dir, opset=opset, progress=False)
-            session = stack.enter_context(open_session(device, exported.path, batch=baseline["batch"],
-                                                       precision=precision, threads=baseline["threads"],
-                                                       models_dir=models_dir))
-            check_settings_compatible(baseline, session.info)  # what actually runs here, not what was asked
-            opened.append((exported, session))
-            control_files.append(_control_files(baseline, exported, models_dir))
-        reference = stack.enter_context(open_reference(device, precision=precision, threads=first["threads"],
-                                                       models_dir=models_dir))
-        controls = {}  # sha256 -> session; a file shared by two records (an unchanged model) is measured once
-        for baseline, files in zip(baselines, control_files):
-            for sha, path in files.items():
-                if sha not in controls:
-                    controls[sha] = stack.enter_context(open_control(device, path, batch=baseline["batch"],
-                                                               precision=precision, threads=baseline["threads"],
-                                                               models_dir=models_dir))
-        workloads = {f"{MODEL}{i}": session.infer for i, (_, session) in enumerate(opened)}
-        workloads |= {CONTROL_WORKLOAD + sha: control.infer for sha, control in controls.items()}
-        workloads[REFERENCE_WORKLOAD] = reference.infer
 
-        def control_entries(m: dict[str, Measurement], files: dict[str, Path]) -> dict[str, dict[str, Any]]:
-            return {sha: control_fields(m[CONTROL_WORKLOAD + sha], controls[sha].info) for sha in files}
+    @contextmanager
+    def open_workloads() -> Iterator[Workloads]:
+        with ExitStack() as stack:
+            sessions = [stack.enter_context(open_session(device, e.path, batch=b["batch"], precision=precision,
+                                                         threads=b["threads"], models_dir=models_dir))
+                        for b, e in zip(baselines, exported)]
+            for b, session in zip(baselines, sessions):
+                check_settings_compatible(b, session.info)  # what actually runs here, not what was asked
+            reference = stack.enter_context(open_reference(device, precision=precision, threads=first["threads"],
+                                                           models_dir=models_dir))
+            controls = {}
+            for b, files in zip(baselines, control_files):
+                for sha, path in files.items():
+                    if sha not in controls:
+                        controls[sha] = stack.enter_context(open_control(
+                            device, path, batch=b["batch"], precision=precision, threads=b["threads"],
+                            models_dir=models_dir))
+            infos.update(sessions=[s.info for s in sessions], reference=reference.info,
+                         controls={sha: c.info for sha, c in controls.items()})
+            workloads = {f"{MODEL}{i}": s.infer for i, s in enumerate(sessions)}
+            workloads |= {control_workload(sha): c.infer for sha, c in controls.items()}
+            workloads[REFERENCE_WORKLOAD] = reference.infer
+            yield workloads
 
-        def compare_all(m: dict[str, Measurement]) -> list[Comparison]:
-            return [compare_records(b, _as_record(m[f"{MODEL}{i}"], m[REFERENCE_WORKLOAD], opened[i][1].info,
-                                                  opened[i][0].sha256, control_entries(m, control_files[i])))
-                    for i, b in enumerate(baselines)]
-
-        measured, _ = measure_until_precise(workloads, compare_all, settings,
-                                            label=", ".join(record_name(b) for b in baselines),
-                                            on_progress=on_progress)
-        return [make_record(exported, device, session.info, measured[f"{MODEL}{i}"], measured[REFERENCE_WORKLOAD],
-                            reference.info, control_entries(measured, control_files[i]))
-                for i, (exported, session) in enumerate(opened)]
+    return open_workloads
 
 
 def _control_files(baseline: dict[str, Any], exported, models_dir: str | os.PathLike | None) -> dict[str, Path]:
@@ -254,18 +270,27 @@ def check_paired(baseline_model: str | os.PathLike, model: str | os.PathLike, de
 
     resolved = resolve_device(device)
     old_path, new_path = Path(baseline_model), Path(model)
-    with open_session(resolved, old_path, batch=batch, precision=precision, threads=threads,
-                      models_dir=models_dir) as old, \
-            open_session(resolved, new_path, batch=batch, precision=precision, threads=threads,
-                         models_dir=models_dir) as new:
+    infos: dict[str, Any] = {}
+
+    @contextmanager
+    def open_workloads() -> Iterator[Workloads]:
+        with open_session(resolved, old_path, batch=batch, precision=precision, threads=threads,
+                          models_dir=models_dir) as old, \
+                open_session(resolved, new_path, batch=batch, precision=precision, threads=threads,
+                             models_dir=models_dir) as new:
+            # Both must run alike (a model that cannot take the precision falls back differently): say which.
+            check_settings_compatible({**old.info, "model": {"slug": old_path.name}, "device": resolved.name},
+                                      new.info)
+            infos.update(old=old.info, new=new.info)
+            yield {"baseline": old.infer, "current": new.infer}
+
+    with open_workloads():  # fail on a bad file or setting before the first repetition's name is needed
         name = (f"{new_path.name} vs {old_path.name} "
-                f"{resolved.name}/{new.info.get('runtime')} {new.info.get('precision')}")
-        # Both must run alike (a model that cannot take the precision falls back differently): say which differs.
-        check_settings_compatible({**old.info, "model": {"slug": old_path.name}, "device": resolved.name}, new.info)
-        measured, (comparison,) = measure_until_precise(
-            {"baseline": old.infer, "current": new.infer},
-            lambda m: [compare_paired(_as_record(m["baseline"]), _as_record(m["current"]))],
-            settings, label=name, on_progress=on_progress)
+                f"{resolved.name}/{infos['new'].get('runtime')} {infos['new'].get('precision')}")
+    measured, (comparison,) = measure_until_precise(
+        open_workloads, lambda m: [compare_paired(_as_record(m["baseline"]), _as_record(m["current"]))],
+        settings, label=name, on_progress=on_progress)
+    measured = {k: series_of(v) for k, v in measured.items()}
     base_record = {"latency_ms": summarize(measured["baseline"].samples_ms)}
     current_record = {"latency_ms": summarize(measured["current"].samples_ms)}
     models = decide([(name, base_record, current_record, comparison)], threshold=settings.threshold,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from mnbench import results
+from mnbench import repetitions, results, stability
 from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
 from mnbench.paths import runs_dir
@@ -26,6 +26,8 @@ ROW_FIELDS = (
     "machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "precision",
     "macs_standard", "macs_separable", "theoretical_speedup",
     "p50_ms_standard", "p50_ms_separable", "realized_speedup", "realized_speedup_ci", "efficiency",
+    "repetitions", "realized_speedup_mean_ci", "realized_speedup_rerun_halfwidth", "repetitions_disagree",
+    "between_repetition_sd", "within_repetition_sd", "runs", "realized_speedup_runs", "runs_spread",
     "gmacs_per_s_standard", "gmacs_per_s_separable",
     "peak_gmacs_per_s", "peak_share_standard", "peak_share_separable",
     "n_standard", "n_separable", "source_standard", "source_separable",
@@ -76,6 +78,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     load_warnings: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # figures the machine's state or the repetitions undermine
 
     @property
     def is_empty(self) -> bool:
@@ -90,7 +93,8 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "unpaired": self.unpaired, "profiles": self.profiles, "machines": self.machines,
-                "peaks": self.peaks, "notes": self.notes, "skipped": self.load_warnings, "sources": self.sources}
+                "peaks": self.peaks, "notes": self.notes, "skipped": self.load_warnings, "sources": self.sources,
+                "warnings": self.warnings}
 
 
 def default_result_paths(reports_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -121,8 +125,12 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
     peaks: dict[str, dict[str, dict[str, Any]]] = {}
     sourced: list[SourcedRecord] = []
     profiles: dict[tuple, dict[str, Any]] = {}
+    run_warnings: list[str] = []
     for source, doc in docs:  # oldest first, so the newest file's machine info, peaks and profiles win
         machine = labels[machine_identity(doc["machine"])]
+        run_warnings += [f"{source}: {line}" for line in stability.machine_warnings(doc)]
+        if results.schema_note(doc, source):
+            run_warnings.append(results.schema_note(doc, source))
         machines[machine] = dict(doc["machine"])
         for device, peak in _mapping(doc.get("peaks")).items():
             if isinstance(peak, Mapping) and isinstance(peak.get("gmacs_per_s"), (int, float)):
@@ -134,13 +142,15 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
                 profiles[_profile_key(machine, profile)] = {**profile, "machine": machine, "source": source}
 
     notes: list[str] = []
+    history = _speedups_per_run(sourced)
     chosen = _newest_per_model(sourced, notes)
     rows, unpaired = [], []
     for (group, model), by_variant in sorted(chosen.items(), key=lambda item: _sort_key(*item[0])):
         peak = peaks.get(group[0], {}).get(group[1])
         separable, standard = by_variant.get("separable"), by_variant.get("standard")
         if separable and standard:
-            rows.append(pair_row(standard, separable, peak))
+            row = pair_row(standard, separable, peak) | _run_spread(history.get((group, model), []))
+            rows.append({key: row.get(key) for key in ROW_FIELDS})
             if separable.source != standard.source:
                 notes.append(f"{_describe(group, model)}: separable and standard come from different runs "
                              f"({separable.source}, {standard.source})")
@@ -150,7 +160,7 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
     return Report(rows=rows, unpaired=unpaired,
                   profiles=sorted(profiles.values(), key=lambda p: _profile_sort_key(p)),
                   machines=dict(sorted(machines.items())), peaks=dict(sorted(peaks.items())), notes=notes,
-                  sources=[source for source, _ in docs])
+                  sources=[source for source, _ in docs], warnings=stability.with_advice(run_warnings + stability.pair_warnings(rows)))
 
 
 def machine_identity(machine: Mapping[str, Any]) -> tuple[str, str]:
@@ -168,13 +178,9 @@ def machine_labels(machines: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str
 def pair_row(standard: SourcedRecord, separable: SourcedRecord, peak: Mapping[str, Any] | None) -> dict[str, Any]:
     std, sep = standard.record, separable.record
     theoretical = std["macs"] / sep["macs"] if sep["macs"] else None
-    p50_std, p50_sep = std["latency_ms"]["p50"], sep["latency_ms"]["p50"]
-    realized = p50_std / p50_sep if p50_sep > 0 else None
-    try:
-        _, lo, hi = ratio_of_medians_ci(std["samples_ms"], sep["samples_ms"], CONFIDENCE)
-        ci = [lo, hi]
-    except ValueError:  # no samples, or a zero median: the ratio has no interval
-        ci = None
+    speedup = realized_speedup(standard, separable)
+    p50_std, p50_sep = p50_ms(std), p50_ms(sep)
+    realized = speedup.get("realized_speedup")
     gmacs_std, gmacs_sep = achieved_gmacs_per_s(std), achieved_gmacs_per_s(sep)
     peak_gmacs = float(peak["gmacs_per_s"]) if peak else None
     row = {
@@ -187,8 +193,7 @@ def pair_row(standard: SourcedRecord, separable: SourcedRecord, peak: Mapping[st
         "theoretical_speedup": theoretical,
         "p50_ms_standard": p50_std,
         "p50_ms_separable": p50_sep,
-        "realized_speedup": realized,
-        "realized_speedup_ci": ci,
+        **speedup,
         # How much of the MAC saving turned into time saved: 1.0 means latency fell as much as the MACs did.
         "efficiency": realized / theoretical if realized is not None and theoretical else None,
         "gmacs_per_s_standard": gmacs_std,
@@ -204,6 +209,73 @@ def pair_row(standard: SourcedRecord, separable: SourcedRecord, peak: Mapping[st
     return row
 
 
+def p50_ms(record: Mapping[str, Any]) -> float:
+    """The record's p50: from its repetitions' medians (schema v2), else the median of its samples."""
+    estimate = record.get("p50_estimate")
+    point = estimate.get("point") if isinstance(estimate, Mapping) else None
+    return float(point) if isinstance(point, (int, float)) else float(record["latency_ms"]["p50"])
+
+
+def realized_speedup(standard: SourcedRecord, separable: SourcedRecord) -> dict[str, Any]:
+    """p50(standard) / p50(separable) with its intervals.
+
+    Measured together (one run, the same repetitions): paired by repetition, so each repetition's machine state
+    cancels in its ratio (`repetitions.ratio_estimate`). From different runs, the two latencies' estimates are
+    combined as independent. A schema v1 pair (one repetition) keeps the sample bootstrap it was written with,
+    and `build_report` warns that it promises more than a re-run keeps.
+    """
+    std, sep = standard.record, separable.record
+    std_reps = repetitions.repetition_samples(std["samples_ms"], std.get("round_sizes") or [],
+                                              std.get("repetition_rounds"))
+    sep_reps = repetitions.repetition_samples(sep["samples_ms"], sep.get("round_sizes") or [],
+                                              sep.get("repetition_rounds"))
+    if min(len(s) for s in std_reps + sep_reps) == 0:
+        return {"realized_speedup": None, "realized_speedup_ci": None}
+    if standard.source == separable.source and len(std_reps) == len(sep_reps):
+        estimate = repetitions.ratio_estimate(std_reps, sep_reps)
+    else:
+        estimate = repetitions.quotient(
+            repetitions.estimate([repetitions.log_median_and_se(s)[0] for s in std_reps]),
+            repetitions.estimate([repetitions.log_median_and_se(s)[0] for s in sep_reps]))
+    out = {"realized_speedup": estimate.point, "repetitions": estimate.repetitions,
+           "realized_speedup_ci": _finite(estimate.rerun), "realized_speedup_mean_ci": _finite(estimate.ci),
+           "realized_speedup_rerun_halfwidth": estimate.rerun_rel_halfwidth,
+           "repetitions_disagree": estimate.repetitions_disagree,
+           "between_repetition_sd": estimate.between_sd, "within_repetition_sd": estimate.within_sd}
+    if estimate.repetitions == 1:  # schema v1: the interval it was always reported with
+        try:
+            _, lo, hi = ratio_of_medians_ci(std["samples_ms"], sep["samples_ms"], CONFIDENCE)
+            out["realized_speedup_ci"] = [lo, hi]
+        except ValueError:  # a zero median: the ratio has no interval
+            out["realized_speedup_ci"] = None
+        out["realized_speedup_rerun_halfwidth"] = None
+    return out
+
+
+def _finite(pair: tuple[float, float]) -> list[float] | None:
+    return list(pair) if all(0 < x < float("inf") for x in pair) else None
+
+
+def _speedups_per_run(sourced: list[SourcedRecord]) -> dict[tuple, list[tuple[str, float]]]:
+    """(group, model) -> [(source, realized speedup)] for every file that holds both variants, oldest first."""
+    by_file: dict[tuple, dict[str, dict[str, SourcedRecord]]] = {}
+    for item in sorted(sourced, key=lambda item: item.recency):
+        by_file.setdefault((item.group_key, item.model_key), {}).setdefault(item.source, {})[item.variant] = item
+    out = {}
+    for key, files in by_file.items():
+        pairs = [(src, v) for src, v in files.items() if "standard" in v and "separable" in v]
+        speedups = [(src, realized_speedup(v["standard"], v["separable"]).get("realized_speedup")) for src, v in pairs]
+        out[key] = [(src, x) for src, x in speedups if x]
+    return out
+
+
+def _run_spread(history: list[tuple[str, float]]) -> dict[str, Any]:
+    """How the pair's realized speedup moved over the runs of this host that measured it."""
+    values = [x for _, x in history]
+    spread = max(values) / min(values) - 1 if len(values) > 1 else None
+    return {"runs": len(values), "realized_speedup_runs": values, "runs_spread": spread}
+
+
 def unpaired_row(sourced: SourcedRecord, peak: Mapping[str, Any] | None) -> dict[str, Any]:
     r = sourced.record
     gmacs = achieved_gmacs_per_s(r)
@@ -212,7 +284,7 @@ def unpaired_row(sourced: SourcedRecord, peak: Mapping[str, Any] | None) -> dict
         **{key: r[key] for key in ("device", "runtime", "threads", "arch", "variant")},
         "width": float(r["width"]),
         **{key: r[key] for key in ("resolution", "batch", "precision", "macs")},
-        "p50_ms": r["latency_ms"]["p50"],
+        "p50_ms": p50_ms(r),
         "gmacs_per_s": gmacs,
         "peak_share": _share(gmacs, float(peak["gmacs_per_s"]) if peak else None),
         "missing": "standard" if r["variant"] == "separable" else "separable",
@@ -223,8 +295,8 @@ def unpaired_row(sourced: SourcedRecord, peak: Mapping[str, Any] | None) -> dict
 
 def achieved_gmacs_per_s(record: Mapping[str, Any]) -> float | None:
     """MACs per image times batch over the median latency; `macs` counts one image."""
-    p50_ms = record["latency_ms"]["p50"]
-    return record["macs"] * record["batch"] / (p50_ms * 1e-3) / 1e9 if p50_ms > 0 else None
+    p50 = p50_ms(record)
+    return record["macs"] * record["batch"] / (p50 * 1e-3) / 1e9 if p50 > 0 else None
 
 
 def _newest_per_model(sourced: list[SourcedRecord], notes: list[str]) -> dict[tuple, dict[str, SourcedRecord]]:
