@@ -32,6 +32,9 @@ def _register() -> None:
     app.command("profile")(profile_cmd.profile)
     app.command("peak")(peak_cmd.peak)
     app.command("check")(check_cmd.check)
+    from mnbench.cli import doctor_cmd
+
+    app.command("doctor")(doctor_cmd.doctor)
 
 
 def main() -> None:
