@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from mnbench.cli.common import Format, ModelsDirOpt, print_json, render, stderr, stdout
+from mnbench.cli.common import Format, ModelsDirOpt, ReportsDirOpt, print_json, render, stderr, stdout
 
 COLUMNS = [("name", "check"), ("status", "status"), ("seen", "seen"), ("why", "why it matters"),
            ("what_to_do", "what to do")]
@@ -22,6 +22,7 @@ def doctor(
     threads: Annotated[int | None, typer.Option("--threads", "-t", help="Probe threads (default: physical cores).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     models_dir: ModelsDirOpt = None,
+    reports_dir: ReportsDirOpt = None,
     proc_root: Annotated[Path, typer.Option("--proc-root", hidden=True)] = Path("/proc"),
     sys_root: Annotated[Path, typer.Option("--sys-root", hidden=True)] = Path("/sys"),
 ) -> None:
@@ -30,7 +31,7 @@ def doctor(
     from mnbench.doctor import Host, diagnose
 
     diagnosis = diagnose(device=device, probe_time_s=probe_time, with_probe=not no_probe, threads=threads,
-                         models_dir=models_dir, host=Host(proc_root=proc_root, sys_root=sys_root),
+                         models_dir=models_dir, reports_dir=reports_dir, host=Host(proc_root=proc_root, sys_root=sys_root),
                          on_status=lambda line: stderr.print(line))
     if fmt is Format.json:
         print_json(diagnosis)

@@ -26,7 +26,8 @@ ACTIVITY_INTERVAL_S = 1.0
 
 
 def diagnose(*, device: str = "cpu", probe_time_s: float = 10.0, with_probe: bool = True, threads: int | None = None,
-             models_dir: str | os.PathLike | None = None, host: Host | None = None,
+             models_dir: str | os.PathLike | None = None, reports_dir: str | os.PathLike | None = None,
+             host: Host | None = None,
              sample: Callable[[Host], system_checks.Activity] | None = None,
              run_probe: Callable[..., dict[str, Any]] | None = None,
              on_status: Callable[[str], object] = lambda _: None) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def diagnose(*, device: str = "cpu", probe_time_s: float = 10.0, with_probe: boo
         on_status(f"stability probe: {runs} runs of the reference network on {probe_device.name} "
                   f"(about {probe_time_s:g} s) …")
         probe_result = (run_probe or probe.run_probe)(probe_device, probe_time_s=probe_time_s, threads=threads,
-                                                      models_dir=models_dir)
+                                                      models_dir=models_dir, reports_dir=reports_dir)
     findings.append(probe.judge_probe(probe_result))
     if probe_result is not None:
         probe_result = {**probe_result, **probe.spread_figures(probe_result.get("run_medians_ms") or [])}

@@ -15,6 +15,9 @@ from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding
 # machine whose own speed moves more than that between seconds cannot deliver it.
 SPREAD_UNFIT = 0.05
 SPREAD_WARN = 0.02
+# The probe's median over the best `mnbench run` has recorded here (the limit `mnbench run` warns at,
+# mnbench.stability.HOST_SLOWDOWN_LIMIT): a steady but slow machine is busy or throttled.
+HOST_SLOWDOWN_WARN = 1.25
 MIN_PROBE_TIME_S = 1.0
 RUN_S = 1.0  # each run about a second: long enough for a stable median, short enough to see a neighbour come and go
 MIN_RUNS, MAX_RUNS = 3, 30
@@ -28,10 +31,10 @@ def probe_plan(probe_time_s: float) -> tuple[int, float]:
 
 
 def run_probe(device: Any, *, probe_time_s: float, threads: int | None = None,
-              models_dir: str | os.PathLike | None = None,
+              models_dir: str | os.PathLike | None = None, reports_dir: str | os.PathLike | None = None,
               on_run: Callable[[int, int], object] = lambda i, n: None) -> dict[str, Any]:
     """Measure the reference on `device` (fp32) in short runs of one session, each its own measurement with its
-    own short warm-up; the per-run medians and what ran."""
+    own short warm-up; the per-run medians, what ran, and the best reference p50 this host has recorded."""
     from mnbench.measure import measure_single
     from mnbench.reference import REFERENCE_NAME, open_reference
 
@@ -45,9 +48,26 @@ def run_probe(device: Any, *, probe_time_s: float, threads: int | None = None,
                                       round_s=min(0.25, run_s / 4), seed=index)
             medians.append(float(statistics.median(measured.samples_ms)))
         info = session.info
-    return {"device": getattr(device, "name", device), "reference": REFERENCE_NAME, "runtime": info.get("runtime"),
+    name = getattr(device, "name", device)
+    return {"device": name, "reference": REFERENCE_NAME, "runtime": info.get("runtime"),
             "runtime_version": info.get("runtime_version"), "threads": info.get("threads"), "runs": runs,
-            "run_s": run_s, "run_medians_ms": medians}
+            "run_s": run_s, "run_medians_ms": medians, "host_best": _host_best(name, info, reports_dir)}
+
+
+def _host_best(device: str, info: dict[str, Any], reports_dir) -> dict[str, Any] | None:
+    """The best reference p50 `mnbench run` has recorded on this host with the same setup (the key the runner
+    writes: mnbench.runner._note_reference_speed), or None. The probe only reads it: its short runs are no run."""
+    import platform
+    import socket
+
+    from mnbench import host_history
+    from mnbench.machine import _read_cpuinfo
+    from mnbench.reference import REFERENCE_NAME
+
+    key = {"hostname": socket.gethostname(), "cpu_model": _read_cpuinfo().get("model name") or platform.processor()
+           or None, "device": device, "runtime": info.get("runtime"), "runtime_version": info.get("runtime_version"),
+           "precision": info.get("precision"), "threads": info.get("threads"), "reference": REFERENCE_NAME}
+    return host_history.read_best(key, reports_dir)
 
 
 def spread_figures(medians_ms: list[float]) -> dict[str, float | None]:
@@ -75,9 +95,17 @@ def judge_probe(probe: dict[str, Any] | None) -> Finding:
     seen = (f"{len(medians)} runs of ~{probe.get('run_s', 0):.1f} s of the reference on {probe.get('device')} "
             f"({probe.get('threads')} threads): medians {min(medians):.3f}–{max(medians):.3f} ms, spread "
             f"{spread:.1%}, CV {cv:.1%}")
-    if spread <= SPREAD_WARN:
+    status = UNFIT if spread > SPREAD_UNFIT else WARN if spread > SPREAD_WARN else OK
+    best = (probe.get("host_best") or {}).get("best_ms")
+    if isinstance(best, (int, float)) and best > 0:
+        slowdown = statistics.median(medians) / best
+        values["host_slowdown"] = slowdown
+        seen += f"; {slowdown:.2f}x this host's best ({best:.3f} ms over {probe['host_best'].get('runs_seen')} runs)"
+        if status == OK and slowdown > HOST_SLOWDOWN_WARN:
+            status = WARN  # steady, but steadily slow: something holds the machine back
+    if status == OK:
         return Finding(name="stability probe", status=OK, seen=seen, why=why, values=values)
-    return Finding(name="stability probe", status=UNFIT if spread > SPREAD_UNFIT else WARN, seen=seen, why=why,
+    return Finding(name="stability probe", status=status, seen=seen, why=why,
                    values=values,
                    what_to_do="fix the findings above first; then try fewer threads (`mnbench doctor --threads 1`; "
                               "one thread is steadiest on a shared VM) and buy precision with repetitions "

@@ -100,8 +100,8 @@ def check_transparent_hugepages(host: Host) -> Finding:
                        what_to_do="nothing to change here")
     mode = chosen.group(1)
     if mode != "always":
-        return Finding(name="transparent huge pages", status=OK, seen=mode, why=why, values={"mode": mode})
-    return Finding(name="transparent huge pages", status=WARN, seen=mode, why=why, values={"mode": mode},
+        return Finding(name="transparent huge pages", status=OK, seen=text, why=why, values={"mode": mode})
+    return Finding(name="transparent huge pages", status=WARN, seen=text, why=why, values={"mode": mode},
                    what_to_do="set THP to madvise (or never) while benchmarking", command=THP_COMMAND)
 
 
