@@ -117,7 +117,7 @@ def summarize(runs: list[tuple[Path, float]]) -> str:
         f"# Repeatability of realized speedups: {len(runs)} runs of `mnbench {' '.join(COMMAND)}`", "",
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {info.get('cpu_model')}, "
         f"{info.get('logical_cpus') or os.cpu_count()} vCPUs, onnxruntime {info.get('versions', {}).get('onnxruntime')}, "
-        f"openvino {info.get('versions', {}).get('openvino')}; defaults (3 repetitions, 3-12 s per group).", "",
+        f"openvino {info.get('versions', {}).get('openvino')}; defaults (3 repetitions, 3-9 s per group).", "",
         f"- Coverage (B's estimate inside A's 95 % interval, {total} ordered checks): rerun interval (reported now) "
         f"**{new_hits / total:.0%}**; the same samples with the pooled bootstrap reported before {old_hits / total:.0%}; "
         f"the CI of the mean {mean_hits / total:.0%}. Goal >= 90 %.",

@@ -134,18 +134,40 @@ def latency_estimate(samples_ms: Sequence[float], round_sizes: Sequence[int],
     return estimate([m for m, _ in parts], [se for _, se in parts if math.isfinite(se)])
 
 
-def ratio_estimate(numerator: list[np.ndarray], denominator: list[np.ndarray]) -> RepeatedEstimate:
-    """median(numerator) / median(denominator), paired by repetition (both measured in the same rounds, so the
-    repetition's machine state cancels in each ratio)."""
+def repetition_rounds(samples_ms: Sequence[float], round_sizes: Sequence[int],
+                      repetition_rounds: Sequence[int] | None) -> list[list[np.ndarray]]:
+    """The samples of each repetition, split into its rounds."""
+    rounds = split(samples_ms, round_sizes) if round_sizes and sum(round_sizes) == len(samples_ms) else \
+        [np.asarray(samples_ms, dtype=float)]
+    if not repetition_rounds or sum(repetition_rounds) != len(rounds):
+        return [rounds]
+    out, start = [], 0
+    for count in repetition_rounds:
+        out.append(rounds[start:start + count])
+        start += count
+    return out
+
+
+def _paired_log_ratio(numerator: list[np.ndarray], denominator: list[np.ndarray]) -> tuple[float, float]:
+    """One repetition's log(p50 num / p50 den) and its standard error. With the same rounds on both sides, the
+    median over rounds of each round's log ratio: the two blocks of a round ran seconds apart at most, so a burst
+    of load that hits some rounds (a neighbour's job, a noisy VM) moves a few round ratios, not the estimate."""
+    if len(numerator) == len(denominator) and len(numerator) >= 3:
+        logs = np.array([math.log(np.median(n) / np.median(d)) for n, d in zip(numerator, denominator)])
+        spread = float(np.std(logs, ddof=1))
+        return float(np.median(logs)), 1.2533 * spread / math.sqrt(logs.size)  # se of a median, normal model
+    (log_num, se_num), (log_den, se_den) = (log_median_and_se(np.concatenate(numerator)),
+                                            log_median_and_se(np.concatenate(denominator)))
+    return log_num - log_den, math.hypot(se_num, se_den)
+
+
+def ratio_estimate(numerator: list[list[np.ndarray]], denominator: list[list[np.ndarray]]) -> RepeatedEstimate:
+    """p50(numerator) / p50(denominator), paired by repetition and, inside each, by round (both measured in the
+    same rounds, so the repetition's and the round's machine state cancel). Arguments: per repetition, its rounds."""
     if len(numerator) != len(denominator):
         raise ValueError(f"{len(numerator)} and {len(denominator)} repetitions cannot be paired")
-    logs, ses = [], []
-    for num, den in zip(numerator, denominator):
-        (log_num, se_num), (log_den, se_den) = log_median_and_se(num), log_median_and_se(den)
-        logs.append(log_num - log_den)
-        if math.isfinite(se_num) and math.isfinite(se_den):
-            ses.append(math.hypot(se_num, se_den))
-    return estimate(logs, ses)
+    parts = [_paired_log_ratio(n, d) for n, d in zip(numerator, denominator)]
+    return estimate([m for m, _ in parts], [se for _, se in parts if math.isfinite(se)])
 
 
 def between_round_cv(samples_ms: Sequence[float], round_sizes: Sequence[int],

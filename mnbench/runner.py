@@ -32,8 +32,8 @@ class MeasureSettings:
     """How long each group is measured. Times are per group, over all its repetitions."""
 
     min_time_s: float = 3.0
-    max_time_s: float = 12.0
-    warmup_s: float = 0.2  # per workload and repetition; each block is settled as well (mnbench.measure)
+    max_time_s: float = 9.0
+    warmup_s: float = 0.1  # per workload and repetition; each block is settled as well (mnbench.measure)
     target_rel_ci: float = 0.01  # for the group's median over all repetitions
     round_s: float = 0.1
     # Rounds per repetition: enough that the between-round noise (what `mnbench check` compares) is estimated.

@@ -43,6 +43,8 @@ def report(
     else:
         atomic.write_text(output, render(result, fmt.value))
         note(f"wrote {output}", style="dim")
+    for line in result.warnings:  # the last one says what helps
+        note(line if line is result.warnings[-1] else f"warning: {line}", style="yellow")
     if plots is not None:
         from mnbench.report.plots import write_plot_pngs
 

@@ -26,7 +26,7 @@ def run(
     threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: the physical cores available).")] = None,
     repetitions: Annotated[int, typer.Option("--repetitions", "-r", help="Independent measurements of each group (fresh sessions, spread over the run); intervals come from their spread.")] = 3,
     min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per model group, over all repetitions.")] = 3.0,
-    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per model group, over all repetitions.")] = 12.0,
+    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per model group, over all repetitions.")] = 9.0,
     target_ci: Annotated[float, typer.Option("--target-ci", help="Stop a repetition early when its medians are known to within ±this fraction × √repetitions.")] = 0.01,
     reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Interleave the machine-speed reference network (what `mnbench check` normalises by).")] = True,
     controls: Annotated[bool, typer.Option("--controls/--no-controls", help="Measure each model's file a second time with frozen settings: its control, what `mnbench check` normalises by (about doubles the run).")] = True,

@@ -92,7 +92,9 @@ CSV_COLUMNS = ("machine", "device", "runtime", "threads", "arch", "width", "reso
 LEGEND = [
     ("theoretical", "MACs of standard / MACs of separable: the speedup if time followed MACs."),
     ("realized", "p50 latency of standard / p50 latency of separable, measured in the same settings."),
-    ("95% CI", "bootstrap interval of the realized speedup from the raw latency samples."),
+    ("95% CI", "rerun interval of the realized speedup: where a repeat of the same command is expected to put its "
+               "estimate, from the spread between the run's repetitions (schema v1 files, one repetition: a "
+               "bootstrap over the raw samples, which promises more than a re-run keeps)."),
     ("realized/theor.", "how much of the MAC saving became time saved (100 % = all of it)."),
     ("GMAC/s", "achieved rate: MACs per image x batch / p50 latency."),
     ("peak", "achieved GMAC/s as a share of the device's measured peak (where `mnbench peak` ran)."),

@@ -36,6 +36,8 @@ def to_html(report: Report) -> str:
     body += ["<h2>Theoretical against realized speedup</h2>",
              _table(PAIR_COLUMNS, report.rows) if report.rows else "<p>No separable/standard pairs.</p>",
              "<dl>", *[f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" for term, text in LEGEND], "</dl>"]
+    if report.warnings:
+        body += ["<h3>Warnings</h3>", _list(report.warnings)]
     if report.notes:
         body += ["<h3>Notes</h3>", _list(report.notes)]
     if report.load_warnings:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
+
 from mnbench import repetitions, results, stability
 from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
@@ -151,6 +153,10 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
         if separable and standard:
             row = pair_row(standard, separable, peak) | _run_spread(history.get((group, model), []))
             rows.append({key: row.get(key) for key in ROW_FIELDS})
+            if row["runs"] > 1:
+                notes.append(f"{_describe(group, model)}: realized speedup over the {row['runs']} runs of this "
+                             f"host: {', '.join(f'{x:.2f}' for x in row['realized_speedup_runs'])} "
+                             f"(spread {row['runs_spread']:.0%})")
             if separable.source != standard.source:
                 notes.append(f"{_describe(group, model)}: separable and standard come from different runs "
                              f"({separable.source}, {standard.source})")
@@ -225,24 +231,26 @@ def realized_speedup(standard: SourcedRecord, separable: SourcedRecord) -> dict[
     and `build_report` warns that it promises more than a re-run keeps.
     """
     std, sep = standard.record, separable.record
-    std_reps = repetitions.repetition_samples(std["samples_ms"], std.get("round_sizes") or [],
-                                              std.get("repetition_rounds"))
-    sep_reps = repetitions.repetition_samples(sep["samples_ms"], sep.get("round_sizes") or [],
-                                              sep.get("repetition_rounds"))
-    if min(len(s) for s in std_reps + sep_reps) == 0:
+    std_reps = repetitions.repetition_rounds(std["samples_ms"], std.get("round_sizes") or [],
+                                             std.get("repetition_rounds"))
+    sep_reps = repetitions.repetition_rounds(sep["samples_ms"], sep.get("round_sizes") or [],
+                                             sep.get("repetition_rounds"))
+    if not std["samples_ms"] or not sep["samples_ms"]:
         return {"realized_speedup": None, "realized_speedup_ci": None}
     if standard.source == separable.source and len(std_reps) == len(sep_reps):
         estimate = repetitions.ratio_estimate(std_reps, sep_reps)
     else:
-        estimate = repetitions.quotient(
-            repetitions.estimate([repetitions.log_median_and_se(s)[0] for s in std_reps]),
-            repetitions.estimate([repetitions.log_median_and_se(s)[0] for s in sep_reps]))
+        def latency(reps: list[list]) -> repetitions.RepeatedEstimate:
+            return repetitions.estimate([repetitions.log_median_and_se(np.concatenate(r))[0] for r in reps])
+
+        estimate = repetitions.quotient(latency(std_reps), latency(sep_reps))
     out = {"realized_speedup": estimate.point, "repetitions": estimate.repetitions,
            "realized_speedup_ci": _finite(estimate.rerun), "realized_speedup_mean_ci": _finite(estimate.ci),
            "realized_speedup_rerun_halfwidth": estimate.rerun_rel_halfwidth,
            "repetitions_disagree": estimate.repetitions_disagree,
            "between_repetition_sd": estimate.between_sd, "within_repetition_sd": estimate.within_sd}
-    if estimate.repetitions == 1:  # schema v1: the interval it was always reported with
+    if estimate.repetitions == 1:  # schema v1: the figure and the interval it was always reported with
+        out["realized_speedup"] = p50_ms(std) / p50_ms(sep) if p50_ms(sep) > 0 else None
         try:
             _, lo, hi = ratio_of_medians_ci(std["samples_ms"], sep["samples_ms"], CONFIDENCE)
             out["realized_speedup_ci"] = [lo, hi]
