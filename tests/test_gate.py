@@ -19,7 +19,7 @@ import pytest
 
 from mnbench import results
 from mnbench.errors import MnbenchError
-from mnbench.gate import compare, junit, render
+from mnbench.gate import compare, junit, render, statistics
 from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, MISSING, PASS, REGRESSION, Comparison, compare_records,
                                   compare_results, decide, holm_adjust, merge_retest, parse_threshold, round_values,
                                   use_normalisation)
@@ -504,7 +504,7 @@ def _false_interval_rate(n_runs=200, rounds=40, rho=0.5):
 def test_autocorrelated_rounds_widen_the_interval(monkeypatch):
     # Neighbouring rounds share the machine's state; counted as independent, the CI misses 0 far too often.
     assert _false_interval_rate() < 0.12
-    monkeypatch.setattr(compare, "MAX_AUTOCORRELATION", 0.0)
+    monkeypatch.setattr(statistics, "MAX_AUTOCORRELATION", 0.0)
     assert _false_interval_rate() > 0.2
     monkeypatch.undo()
     white = np.random.default_rng(0).normal(size=200)

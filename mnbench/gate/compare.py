@@ -1,62 +1,12 @@
-"""The regression gate's statistics and verdicts: pure functions of the samples in two result documents.
+"""The regression gate's change estimates: pure functions of the samples in two result documents.
 
-Shared CI machines drift 5–20 % between runs, so absolute times are never compared directly.
-
-Per-round values. A record's samples split into its interleaved rounds (`round_sizes`); each round gives
-log(median of the round's samples). Where the record carries the machine-speed reference measured in the same
-rounds (`record["reference"]`), the normalised value is that minus log(median of the round's reference samples):
-how fast the model ran relative to how fast the machine was at that moment. A file without `round_sizes` (older or
-foreign) falls back to FALLBACK_ROUNDS consecutive chunks of its samples as pseudo-rounds, never normalised.
-(The round's 10th percentile was tried instead of its median: steadier from run to run for v2 at 160 px on a quiet
-machine, no better under heavy contention, and worse for the gate's own validation model; see
-benchmarks/results/reference_choice.md. ROUND_QUANTILE keeps the choice in one place.)
-
-The model's control comes first. Where the baseline record carries its own file's control (`mnbench.control`: the same ONNX
-file run again with frozen settings in the same rounds) and the current record carries a control of that same file
-(found by sha256 and measured beside today's model), the normaliser is the control instead of the reference: it is the
-model itself, so it feels every state of the machine the model feels, however large the model. When today's model
-is that very file with the same settings on both sides, model and control are one workload and the slope term below
-is nil; when the file or the settings changed, the two are different workloads again and the term applies as for
-the reference. The small reference stays the fallback (a baseline without controls, or its file not at hand).
-
-How far the reference can be trusted. Dividing by it assumes the model slows down exactly as much as the
-reference when the machine does (a slope of 1 on the log scale). Measured between separate runs on the shared VM,
-that slope was 0.64–0.94 for v1 0.25 at 96 px (three gate validations and benchmarks/results/reference_choice.md),
-and for v2 1.0 at 160 px 1.17 on a quiet machine but 1.5–2.1 under heavy memory contention, which a small reference
-does not feel. So a normalised change carries an error of about SLOPE_UNCERTAINTY × shift, where shift is how
-much the reference itself moved between the two runs: nothing when the machine is as fast as it was at baseline
-time, ±5 % when it runs 20 % slower. That term (one standard error, `Comparison.slope_se`) is added to the
-normalised change's variance. Without it, a check on a machine much busier than at baseline time
-got a CI as narrow as on a quiet one: re-judging the 20 A/A checks of each of two validation runs, 5 of 20 CIs
-missed the true change (0) without the term, 0 and 1 with it. It does not cover a large model under heavy memory
-contention (slope 1.5–2, and once about 3: an unchanged v2 1.0 at 224 px ran 2.2x slower a minute after its baseline
-while the reference ran 28 % slower, and was declared a regression, re-test included): that is what the control is
-for.
-
-Normalise or not (`use_normalisation`). Dividing by the reference removes machine drift but adds the reference's
-own noise and the slope error above. Keep it when the change estimate's variance is smaller with it:
-    varmean(norm_base) + varmean(norm_now) + (SLOPE_UNCERTAINTY·shift)²  <  varmean(raw_base) + varmean(raw_now)
-                                                                            + drift²
-where varmean is the variance of a run's mean over its rounds (within-run, see below) and drift the shift,
-counted only where it exceeds DRIFT_Z standard errors; without a between-run shift this is the plain within-run
-variance comparison.
-
-Change and its CI. change = exp(mean_now − mean_base) − 1 over the chosen per-round values; the CI is Welch's t
-interval on those values (two-sided, `confidence`), with the slope term added when normalised, taken through exp.
-Neighbouring rounds share the machine's state, so each run's variance of the mean is inflated for its lag-1
-autocorrelation and its rounds count as fewer independent ones (`mean_variance`, AR(1)). Paired mode (two models
-measured in the same rounds) uses the one-sample t interval of the per-round differences instead: drift cancels
-within each round.
-
-Verdicts, per model, at threshold T:
-- regression:   Holm-adjusted one-sided p < (1 − confidence)/2, the p-value for H0: change ≤ T. This implies the
-                CI's lower bound is above T; Holm keeps the chance of any false alarm among m models at that level.
-- improvement:  the CI's upper bound is below −T (faster beyond the threshold: refresh the baseline).
-- pass:         the CI's upper bound is at most T: a regression beyond T is ruled out.
-- inconclusive: anything else: the CI still reaches above T at the time limit, too wide to decide.
-- missing:      the baseline has the model, the current results do not.
-Measuring stops when the CI's half-width, leaving out the slope term (which no amount of measuring shrinks), is at
-most STOP_HALFWIDTH_FRACTION × T, or at the time limit; never on the p-value (`precise_enough`).
+Per record, per-round values (log median of each interleaved round), normalised by the model's control (its own
+file in a second session) or the machine-speed reference where that makes the estimate more precise; the change is
+the difference of the two sides' means, at the repetition level where both sides hold repetitions (a session's own
+speed is variance then), else Welch over rounds widened for their autocorrelation, plus a slope term for how far
+the machine moved. Verdicts: regression only when the Holm-adjusted one-sided p rules out the threshold, pass when
+the CI's upper bound is within it, else inconclusive. The method, and the measurements behind each choice, are in
+docs/gate-method.md; statistics in `gate.statistics`, record matching in `gate.matching`.
 """
 
 from __future__ import annotations
@@ -66,12 +16,15 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from mnbench import repetitions
+from mnbench.control import control_entry, own_control
 from mnbench.errors import MnbenchError
-from mnbench.machine import machine_fingerprint
-from mnbench.control import own_control, control_entry
+from mnbench.gate.matching import (MODEL_KEY_FIELDS, SETTING_FIELDS, check_machine_compatible,  # noqa: F401
+                                   check_settings_compatible, match_records, model_key, record_name)
+from mnbench.gate.thresholds import check_threshold, parse_threshold  # noqa: F401
+from mnbench.gate.statistics import (MAX_AUTOCORRELATION, MIN_ROUNDS_FOR_AUTOCORRELATION, _var, _welch,  # noqa: F401
+                                     holm_adjust, lag1_autocorrelation, mean_variance, t_ppf, t_sf)
 
 ROUND_QUANTILE = 0.5  # the per-round statistic: the median (see the module doc)
 DEFAULT_THRESHOLD = 0.10
@@ -80,10 +33,8 @@ STOP_HALFWIDTH_FRACTION = 0.25
 FALLBACK_ROUNDS = 20  # pseudo-rounds for a file without round_sizes: like ~0.5 s rounds of a 10 s run
 DRIFT_Z = 2.0
 SLOPE_UNCERTAINTY = 0.25  # sd of the model-on-reference slope around 1 (see the module doc)
-MIN_ROUNDS_FOR_AUTOCORRELATION = 8
 # A variance estimated from fewer rounds than this can be tiny by luck and make a CI look precise: no verdict on it.
 MIN_ROUNDS_FOR_VERDICT = 10
-MAX_AUTOCORRELATION = 0.9  # beyond it 20 rounds would count as one: the run is all drift, the CI wide anyway
 
 PASS = "pass"
 REGRESSION = "regression"
@@ -93,35 +44,6 @@ MISSING = "missing"
 VERDICTS = (REGRESSION, INCONCLUSIVE, MISSING, IMPROVEMENT, PASS)
 CONTROL = "control"  # normalised by the model file's control (mnbench.control)
 REFERENCE = "reference"  # by the machine-speed reference network (mnbench.reference)
-
-# What a model is, for matching baseline and current records; precision and threads must then agree too.
-MODEL_KEY_FIELDS = ("arch", "variant", "width", "resolution", "batch", "device", "runtime")
-SETTING_FIELDS = ("precision", "threads", "runtime_version")
-
-
-def t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with `df` degrees of freedom (the normal for infinite df)."""
-    return float(student_t.sf(t, df))
-
-
-def t_ppf(q: float, df: float) -> float:
-    """The q-quantile of Student's t."""
-    if not 0.0 < q < 1.0:
-        raise ValueError(f"quantile level must be in (0, 1), got {q}")
-    return float(student_t.ppf(q, df))
-
-
-def holm_adjust(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the input order: p_(i) × (m − i + 1), made monotone, capped at 1."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
 
 # ---- per-round values of one record ----
 
@@ -180,42 +102,6 @@ def round_values(record: dict[str, Any], control: str | None = None) -> RoundVal
     return RoundValues(model=model, reference=ref_values, reference_name=name if ref_values is not None else None,
                        method="rounds",
                        repetition=repetitions.repetition_index(record.get("repetition_rounds"), model.size))
-
-
-def _var(x: np.ndarray) -> float:
-    return float(np.var(x, ddof=1)) if x.size > 1 else math.inf
-
-
-def lag1_autocorrelation(x: np.ndarray) -> float:
-    """Lag-1 autocorrelation of per-round values, clipped to [0, MAX_AUTOCORRELATION]; 0 below
-    MIN_ROUNDS_FOR_AUTOCORRELATION rounds, where the estimate is mostly noise.
-
-    The sample estimate is biased low by about (1 + 4 rho)/n (Kendall 1954, for AR(1) with an estimated mean);
-    that is added back, since a low rho gives a CI that is too narrow.
-    """
-    if x.size < MIN_ROUNDS_FOR_AUTOCORRELATION:
-        return 0.0
-    d = x - x.mean()
-    denominator = float(d @ d)
-    if denominator == 0.0:
-        return 0.0
-    rho = float(d[:-1] @ d[1:]) / denominator
-    rho += (1.0 + 4.0 * rho) / x.size
-    return min(max(rho, 0.0), MAX_AUTOCORRELATION)
-
-
-def mean_variance(x: np.ndarray) -> tuple[float, float]:
-    """(variance of the mean, effective number of rounds) of per-round values that may be autocorrelated.
-
-    Neighbouring rounds share the machine's state (load, clocks), so they are not independent: with lag-1
-    autocorrelation rho, var(mean) = s²/n · (1 + rho)/(1 − rho) (AR(1)), and the rounds count as
-    n (1 − rho)/(1 + rho) independent ones. Without this, slow drift inside a run makes the CI too narrow.
-    """
-    if x.size < 2:
-        return math.inf, float(x.size)
-    rho = lag1_autocorrelation(x)
-    inflation = (1.0 + rho) / (1.0 - rho)
-    return _var(x) / x.size * inflation, x.size / inflation
 
 
 def use_normalisation(base: RoundValues, now: RoundValues, slope_uncertainty: float = SLOPE_UNCERTAINTY) -> bool:
@@ -296,19 +182,6 @@ class Comparison:
         return t_sf((self.log_change - bound) / self.se, self.df)
 
 
-def _welch(base: np.ndarray, now: np.ndarray) -> tuple[float, float, float]:
-    """(mean difference, its standard error, Welch–Satterthwaite df), over effective rounds (`mean_variance`)."""
-    diff = float(now.mean() - base.mean())
-    if base.size < 2 or now.size < 2:
-        return diff, math.inf, 1.0
-    (vb, nb), (vn, nn) = mean_variance(base), mean_variance(now)
-    se2 = vb + vn
-    if se2 == 0.0:
-        return diff, 0.0, float(base.size + now.size - 2)
-    df = se2 * se2 / (vb * vb / max(nb - 1.0, 1.0) + vn * vn / max(nn - 1.0, 1.0))
-    return diff, math.sqrt(se2), df
-
-
 def _difference(base: RoundValues, now: RoundValues, base_values: np.ndarray, now_values: np.ndarray
                 ) -> tuple[float, float, float]:
     """(mean difference, standard error, df): at the repetition level where the two sides hold enough repetitions
@@ -357,94 +230,6 @@ def control_slope_uncertainty(baseline: dict[str, Any], current: dict[str, Any])
         if record.get("model_sha256") != base_file or control.get("settings") != record.get("settings"):
             return SLOPE_UNCERTAINTY
     return 0.0
-
-
-def compare_paired(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
-    """The change of `current` over `baseline` measured in the same interleaved rounds: t on per-round differences."""
-    base, now = round_values(baseline), round_values(current)
-    if base.method != "rounds" or base.model.size != now.model.size:
-        raise MnbenchError("paired comparison needs both models measured in the same interleaved rounds")
-    d = now.model - base.model
-    variance, n_effective = mean_variance(d)
-    log_change, df = float(d.mean()), max(n_effective - 1.0, 1.0)
-    reps = now.repetition if now.repetition is not None else np.zeros(d.size, dtype=int)
-    chunks = [d[reps == r] for r in np.unique(reps)]
-    if len(chunks) >= 3:  # fresh sessions per repetition: a session's own speed is variance here too
-        means = np.array([c.mean() for c in chunks])
-        within = float(np.mean([mean_variance(c)[0] for c in chunks if c.size > 1] or [0.0]))
-        variance = max(float(np.var(means, ddof=1)), within) / len(chunks)
-        log_change, df = float(means.mean()), float(len(chunks) - 1)
-    return Comparison(log_change=log_change, se=math.sqrt(variance), df=df,
-                      method="paired", normalised=False, rounds_baseline=d.size, rounds_current=d.size)
-
-
-# ---- record matching and compatibility ----
-
-def record_name(record: dict[str, Any]) -> str:
-    """`v2-separable-w1-r224-b1 cpu/onnxruntime fp32`: model, where it ran and how."""
-    slug = (record.get("model") or {}).get("slug") or (
-        f"{record.get('arch')}-{record.get('variant')}-w{record.get('width', 0):g}-r{record.get('resolution')}"
-        f"-b{record.get('batch')}")
-    return f"{slug} {record.get('device')}/{record.get('runtime')} {record.get('precision')}"
-
-
-def model_key(record: dict[str, Any]) -> tuple:
-    return tuple(float(record[k]) if k == "width" else record[k] for k in MODEL_KEY_FIELDS)
-
-
-def check_machine_compatible(baseline_machine: dict[str, Any], current_machine: dict[str, Any],
-                             runtimes: Iterable[str] = ("onnxruntime", "openvino")) -> None:
-    """MnbenchError naming the first `machine_fingerprint` field recorded in both and different.
-
-    Absolute speed (clocks, load, neighbours) may differ: the reference normalises it away. A different CPU model
-    or ISA changes which kernels run; a different runtime version (of a runtime in `runtimes`, those the records
-    used) changes the environment of the code under test; a different GPU, the hardware.
-    """
-    base, now = machine_fingerprint(baseline_machine), machine_fingerprint(current_machine)
-    runtimes = set(runtimes)
-    ignored = set()
-    if "onnxruntime" not in runtimes:
-        ignored |= {"onnxruntime", "onnxruntime_build"}
-    if "openvino" not in runtimes:
-        ignored.add("openvino")
-    for field_name, a in base.items():
-        b = now.get(field_name)
-        if field_name in ignored or a in (None, []) or b in (None, []) or a == b:
-            continue
-        if isinstance(a, list) and isinstance(b, list):
-            shown = f"baseline also has {sorted(set(a) - set(b))}, here also {sorted(set(b) - set(a))}"
-        else:
-            shown = f"baseline {a!r}, here {b!r}"
-        raise MnbenchError(f"baseline is from an incompatible setup: machine {field_name} differs ({shown}); "
-                           "record a new baseline on this setup")
-
-
-def check_settings_compatible(baseline: dict[str, Any], current: dict[str, Any]) -> None:
-    """MnbenchError naming the first SETTING_FIELDS entry both records carry and differ in."""
-    for key in SETTING_FIELDS:
-        a, b = baseline.get(key), current.get(key)
-        if a is not None and b is not None and a != b:
-            raise MnbenchError(
-                f"baseline is from an incompatible setup: {key} differs for {record_name(baseline)} "
-                f"(baseline {a!r}, current {b!r}); record a new baseline with the same {key}")
-
-
-def match_records(baseline_doc: dict[str, Any], current_doc: dict[str, Any]) -> list[tuple[dict, dict | None]]:
-    """Each baseline record with the current record of the same model (None if absent); checks their settings."""
-    current_by_key: dict[tuple, list[dict]] = {}
-    for record in current_doc["records"]:
-        current_by_key.setdefault(model_key(record), []).append(record)
-    pairs = []
-    for record in baseline_doc["records"]:
-        candidates = current_by_key.get(model_key(record), [])
-        same = [c for c in candidates if all(c.get(k) == record.get(k) for k in ("precision", "threads"))]
-        if candidates:
-            check_settings_compatible(record, (same or candidates)[0])
-        pairs.append((record, same[0] if same else None))
-    if pairs and all(current is None for _, current in pairs):
-        raise MnbenchError("no model in the current results matches the baseline (same arch, variant, width, "
-                           "resolution, batch, device and runtime)")
-    return pairs
 
 
 # ---- verdicts ----
@@ -547,22 +332,6 @@ def decide(items: Sequence[tuple[str, dict, dict | None, Comparison | None]], *,
             normaliser=comparison.normaliser,
             rounds_baseline=comparison.rounds_baseline, rounds_current=comparison.rounds_current, note=note))
     return tuple(verdicts)
-
-
-def parse_threshold(text: str | float) -> float:
-    """`10%`, `10 %` or `0.1` -> 0.1; anything else, or outside (0, 100 %), a MnbenchError."""
-    raw = str(text).strip()
-    try:
-        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise MnbenchError(f"threshold must be a percentage or a fraction (e.g. 10% or 0.1), got {text!r}") from None
-    return check_threshold(value)
-
-
-def check_threshold(threshold: float) -> float:
-    if not 0.0 < threshold < 1.0:
-        raise MnbenchError(f"threshold must be between 0 and 100 % (e.g. 10% or 0.1), got {threshold}")
-    return threshold
 
 
 def compare_results(baseline_doc: dict[str, Any], current_doc: dict[str, Any], threshold: float = DEFAULT_THRESHOLD,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import time
 from contextlib import ExitStack, contextmanager
@@ -19,12 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Mapping
 
+import numpy as np
+
 from mnbench import measure, results
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
 from mnbench.gate.compare import (DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, REGRESSION, Comparison, GateReport,
                                   check_machine_compatible, check_settings_compatible, check_threshold,
-                                  compare_paired, compare_records, compare_results, decide, merge_retest, record_name)
+                                  compare_records, compare_results, decide, mean_variance, merge_retest,
+                                  record_name, round_values)
 from mnbench.control import find_model_file, open_control, own_control
 from mnbench.measure import Measurement
 from mnbench.recording import (REFERENCE_WORKLOAD, control_companion, control_workload, make_record,
@@ -198,6 +202,25 @@ def _session_opener(baselines: list[dict[str, Any]], exported: list, control_fil
             yield workloads
 
     return open_workloads
+
+
+def compare_paired(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
+    """The change of `current` over `baseline` measured in the same interleaved rounds: t on per-round differences."""
+    base, now = round_values(baseline), round_values(current)
+    if base.method != "rounds" or base.model.size != now.model.size:
+        raise MnbenchError("paired comparison needs both models measured in the same interleaved rounds")
+    d = now.model - base.model
+    variance, n_effective = mean_variance(d)
+    log_change, df = float(d.mean()), max(n_effective - 1.0, 1.0)
+    reps = now.repetition if now.repetition is not None else np.zeros(d.size, dtype=int)
+    chunks = [d[reps == r] for r in np.unique(reps)]
+    if len(chunks) >= 3:  # fresh sessions per repetition: a session's own speed is variance here too
+        means = np.array([c.mean() for c in chunks])
+        within = float(np.mean([mean_variance(c)[0] for c in chunks if c.size > 1] or [0.0]))
+        variance = max(float(np.var(means, ddof=1)), within) / len(chunks)
+        log_change, df = float(means.mean()), float(len(chunks) - 1)
+    return Comparison(log_change=log_change, se=math.sqrt(variance), df=df,
+                      method="paired", normalised=False, rounds_baseline=d.size, rounds_current=d.size)
 
 
 def _control_files(baseline: dict[str, Any], exported, models_dir: str | os.PathLike | None) -> dict[str, Path]:
