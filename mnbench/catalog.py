@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mnbench.archs.ablations import ABLATION_LIST
 from mnbench.config import CATEGORIES, ModelConfig
@@ -29,7 +29,7 @@ def summarize_exported(exported: ExportedModel) -> dict[str, Any]:
         "other_flops": int(cost.other_flops),
         "weight_bytes": int(cost.weight_bytes),
         "categories": {
-            name: {"macs": int(by_category[name].macs), "mac_share": by_category[name].macs / cost.macs if cost.macs else 0.0}
+            name: {"macs": int(by_category[name].macs), "mac_share": by_category[name].mac_share}
             for name in CATEGORIES
             if name in by_category
         },
@@ -38,11 +38,13 @@ def summarize_exported(exported: ExportedModel) -> dict[str, Any]:
 
 
 def model_table(archs: list[str], widths: list[float], resolutions: list[int], *, ablation: str | None = None,
-                models_dir: Path | None = None, progress: bool = True) -> list[dict[str, Any]]:
+                models_dir: Path | None = None,
+                progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Summaries of separable and standard for each arch/width/resolution, with the theoretical speedup on both rows.
 
     With an ablation, the rows are the ablated nets, and each also carries `params_delta`, `macs_delta` and
-    `other_flops_delta`: ablated minus published, same arch, variant, width and resolution."""
+    `other_flops_delta`: ablated minus published, same arch, variant, width and resolution. `progress` is told
+    each export step (`export_model`)."""
     rows = []
     for arch in archs:
         for width in widths:

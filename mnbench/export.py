@@ -21,12 +21,11 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import onnx
 import torch
-from rich.console import Console
 
 import mnbench
 from mnbench import atomic, paths
@@ -115,20 +114,25 @@ def export_model(
     models_dir: str | Path | None = None,
     opset: int = DEFAULT_OPSET,
     output: str | Path | None = None,
-    progress: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> ExportedModel:
-    """The validated ONNX export of `config`: reused from the cache when intact, exported afresh otherwise."""
+    """The validated ONNX export of `config`: reused from the cache when intact, exported afresh otherwise.
+
+    `progress`, when given, is told each step as a line of text (the CLI shows it in a spinner; None or False:
+    nobody is told); the library prints nothing itself.
+    """
     if opset not in SUPPORTED_OPSETS:
         raise MnbenchError(f"opset must be between {SUPPORTED_OPSETS[0]} and {SUPPORTED_OPSETS[-1]}, got {opset}")
     path = model_path_for(config, models_dir=models_dir, opset=opset)
     key = cache_key(config, opset=opset)
-    with _status(progress, f"Checking cached {path.name}") as show:
-        manifest = _verified_manifest(path, key)
-        reused = manifest is not None
-        if not reused:
-            manifest = _export_to_cache(config, path, key, opset, show)
-        show(f"Counting cost of {path.name}")
-        cost = count_cost(path)
+    show = progress or _quiet
+    show(f"Checking cached {path.name}")
+    manifest = _verified_manifest(path, key)
+    reused = manifest is not None
+    if not reused:
+        manifest = _export_to_cache(config, path, key, opset, show)
+    show(f"Counting cost of {path.name}")
+    cost = count_cost(path)
     copied_to = _copy_to(path, Path(output)) if output is not None else None
     return ExportedModel(
         path=path, sha256=manifest["sha256"], config=config, opset=opset, reused=reused, cost=cost,
@@ -253,11 +257,5 @@ def _copy_to(source: Path, output: Path) -> Path:
     return target
 
 
-@contextlib.contextmanager
-def _status(progress: bool, message: str) -> Iterator[Callable[[str], None]]:
-    """A spinner on stderr whose text the caller updates; a no-op when progress is off."""
-    if not progress:
-        yield lambda _message: None
-        return
-    with Console(stderr=True).status(message) as status:
-        yield lambda text: status.update(text)
+def _quiet(_message: str) -> None:
+    """The progress callback when nobody listens."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mnbench.cli.common import (ArchOpt, BatchOpt, Format, ModelsDirOpt, ResolutionOpt, WidthOpt, parse_archs,
-                                parse_numbers, render, stdout)
+                                parse_numbers, render, status, stdout)
 from mnbench.config import ARCHS, CATEGORIES, ModelConfig
 
 AblationOpt = Annotated[str | None, typer.Option(
@@ -44,8 +44,8 @@ def models(
     if detail:
         _show_layers(archs, widths[0], resolutions[0], fmt, ablation)
         return
-    rows = model_table(archs, widths, resolutions, ablation=ablation, models_dir=models_dir,
-                       progress=fmt is Format.table)
+    with status("Exporting models", enabled=fmt is Format.table) as show:
+        rows = model_table(archs, widths, resolutions, ablation=ablation, models_dir=models_dir, progress=show)
     if fmt is Format.json:
         render(rows, fmt, [])
         return
@@ -136,7 +136,8 @@ def export(
 
     config = ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution, batch=batch,
                          dynamic_batch=dynamic_batch, ablation=ablation)
-    exported = export_model(config, models_dir=models_dir, opset=opset, output=output)
+    with status(f"Exporting {config.slug}") as show:
+        exported = export_model(config, models_dir=models_dir, opset=opset, output=output, progress=show)
     state = "reused cached" if exported.reused else "exported"
     stdout.print(f"[dim]{state} {config.slug}: {exported.params:,} params, {exported.cost.macs / 1e6:,.1f}M MACs, "
                  f"sha256 {exported.sha256[:12]}[/dim]")

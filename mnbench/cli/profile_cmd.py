@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mnbench.cli.common import BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, note, print_json, render, stdout
+from mnbench.cli.common import BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, note, print_json, render, status, stdout
 from mnbench.config import ModelConfig
 
 COLUMNS = [("category", "category"), ("macs_m", "MACs (M)"), ("mac_share_pct", "MAC share"),
@@ -37,7 +37,8 @@ def profile(
 
     config = ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution, batch=batch)
     target = resolve_device(device)  # a wrong device fails before the export, not after
-    exported = export_model(config, models_dir=models_dir, progress=fmt is Format.table)
+    with status(f"Exporting {config.slug}", enabled=fmt is Format.table) as show:
+        exported = export_model(config, models_dir=models_dir, progress=show)
     result = profile_model(exported, target, batch=batch, precision=precision, threads=threads,
                            iterations=iterations, models_dir=models_dir)
     saved = save_profiles([result], reports_dir=reports_dir) if save else None
