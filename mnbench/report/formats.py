@@ -17,6 +17,9 @@ FORMATS: dict[str, tuple[str, str]] = {
     "csv": ("mnbench.report.text", "to_csv"),
     "json": ("mnbench.report.text", "to_json"),
     "html": ("mnbench.report.html", "to_html"),
+    "bmf": ("mnbench.report.ci_formats", "to_bmf"),
+    "github-action-benchmark": ("mnbench.report.ci_formats", "to_github_action_benchmark"),
+    "pytest-benchmark": ("mnbench.report.ci_formats", "to_pytest_benchmark"),
 }
 
 

@@ -81,6 +81,7 @@ class Report:
     load_warnings: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # figures the machine's state or the repetitions undermine
+    records: list[SourcedRecord] = field(default_factory=list)  # the records used (newest per model), for CI formats
 
     @property
     def is_empty(self) -> bool:
@@ -166,6 +167,7 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
     return Report(rows=rows, unpaired=unpaired,
                   profiles=sorted(profiles.values(), key=lambda p: _profile_sort_key(p)),
                   machines=dict(sorted(machines.items())), peaks=dict(sorted(peaks.items())), notes=notes,
+                  records=[item for by_variant in chosen.values() for item in by_variant.values()],
                   sources=[source for source, _ in docs], warnings=stability.with_advice(run_warnings + stability.pair_warnings(rows)))
 
 
