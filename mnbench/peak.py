@@ -6,6 +6,11 @@ conv2 stage: large enough to be compute-bound, small enough to take milliseconds
 threads, precision and provider settings are the benchmark's own, together with two 1x1 (GEMM-shaped) convs;
 peak = the best of their MACs / median latency (see `peak_candidates`).
 
+The same call measures the second roof and the fixed cost of a layer (workloads in `mnbench.peak_workloads`):
+`gbytes_per_s`, the best of two streaming ops over 256 MiB float32 tensors, traffic = bytes of the inputs read
+once + the output written once, over the median latency; and `layer_overhead_us`, the time per layer of a chain
+of tiny convolutions: (p50 of 144 layers - p50 of 16 layers) / 128, the best of a 1x1 and a depthwise chain.
+
 One file per machine, `reports/peaks/<hostname>.json`, keeps the peaks of every device and precision measured
 there: {"schema_version": 1, "host": ..., "peaks": {device: {precision: peak}}}.
 """
@@ -29,11 +34,14 @@ from mnbench.backends import open_session
 from mnbench.devices import resolve_device
 from mnbench.errors import MnbenchError
 from mnbench.measure import measure_single
+from mnbench.peak_workloads import LayerChain, StreamWorkload
 from mnbench.results import utc_now_iso
 
 PEAKS_SCHEMA_VERSION = 1
 MIN_TIME_S = 1.0
 MAX_TIME_S = 3.0  # per candidate shape
+# The two depths of the layer chain: their difference over the layers between them is the cost of one layer.
+CHAIN_DEPTHS = (16, 144)
 WEIGHT_SEED = 0
 
 
@@ -96,28 +104,46 @@ def peak_candidates(workload: PeakConv) -> list[PeakConv]:
             replace(workload, kernel=1, channels=4 * c, size=max(1, s // 4))]
 
 
+def bandwidth_candidates(device: Any) -> list[StreamWorkload]:
+    """Streaming ops tried for the memory roof: one tensor read and one written, and two read and one written."""
+    return [StreamWorkload(kind="scale"), StreamWorkload(kind="add")]
+
+
+def overhead_candidates(device: Any) -> list[tuple[LayerChain, LayerChain]]:
+    """(short, long) chains of tiny layers, as 1x1 and as depthwise convs: the two kinds a MobileNet is made of."""
+    short, long = CHAIN_DEPTHS
+    return [(LayerChain(depth=short, kind=kind), LayerChain(depth=long, kind=kind))
+            for kind in ("pointwise", "depthwise")]
+
+
 def measure_peak(device: Any, *, threads: int | None = None, precision: str = "fp32",
                  min_time_s: float = MIN_TIME_S, max_time_s: float = MAX_TIME_S) -> dict[str, Any]:
-    """Attainable GMAC/s of `device` (a DeviceInfo or a name) at `precision`, through the benchmark's runtime."""
+    """Attainable GMAC/s, GB/s and microseconds per layer of `device` (a DeviceInfo or a name) at `precision`,
+    through the benchmark's runtime."""
     device = resolve_device(device)
-    tried = [_measure_dense(device, candidate, threads=threads, precision=precision, min_time_s=min_time_s,
-                            max_time_s=max_time_s) for candidate in peak_candidates(peak_workload(device))]
+    timing = dict(threads=threads, precision=precision, min_time_s=min_time_s, max_time_s=max_time_s)
+    tried = [_measure_dense(device, candidate, **timing) for candidate in peak_candidates(peak_workload(device))]
     best = max(tried, key=lambda t: t["gmacs_per_s"])
+    streams = [_measure_stream(device, candidate, **timing) for candidate in bandwidth_candidates(device)]
+    chains = [_measure_chain(device, short, long, **timing) for short, long in overhead_candidates(device)]
+    best_stream = max(streams, key=lambda t: t["gbytes_per_s"])
+    best_chain = min(chains, key=lambda t: t["layer_overhead_us"])
     return best | {
         "device": device.name,
         "candidates": [{"method": t["method"], "gmacs_per_s": t["gmacs_per_s"]} for t in tried],
+        "gbytes_per_s": best_stream["gbytes_per_s"],
+        "bandwidth_method": best_stream["method"],
+        "bandwidth_candidates": streams,
+        "layer_overhead_us": best_chain["layer_overhead_us"],
+        "overhead_method": best_chain["method"],
+        "overhead_candidates": chains,
         "measured_utc": utc_now_iso(),
     }
 
 
 def _measure_dense(device, workload: PeakConv, *, threads, precision, min_time_s, max_time_s) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="mnbench-peak-") as tmp:
-        model_path = Path(tmp) / "peak.onnx"
-        onnx.save(workload.onnx_model(), str(model_path))
-        with open_session(device, model_path, batch=workload.batch, precision=precision, threads=threads) as session:
-            measured = measure_single(session.infer, min_time_s=min_time_s, max_time_s=max_time_s, warmup_s=0.5)
-            info = dict(session.info)
-    p50_ms = float(np.median(measured.samples_ms))
+    p50_ms, n, info = _time_model(device, workload.onnx_model(), batch=workload.batch, threads=threads,
+                                  precision=precision, min_time_s=min_time_s, max_time_s=max_time_s)
     return {
         "gmacs_per_s": workload.macs / (p50_ms * 1e-3) / 1e9,
         "method": workload.method,
@@ -127,8 +153,37 @@ def _measure_dense(device, workload: PeakConv, *, threads, precision, min_time_s
         "threads": info.get("threads", threads),
         "macs": workload.macs,
         "p50_ms": p50_ms,
-        "n": measured.n,
+        "n": n,
     }
+
+
+def _measure_stream(device, workload: StreamWorkload, **timing) -> dict[str, Any]:
+    p50_ms, n, _ = _time_model(device, workload.onnx_model(), batch=workload.batch, **timing)
+    return {"gbytes_per_s": workload.bytes_moved / (p50_ms * 1e-3) / 1e9, "method": workload.method,
+            "bytes_moved": workload.bytes_moved, "p50_ms": p50_ms, "n": n}
+
+
+def _measure_chain(device, short: LayerChain, long: LayerChain, **timing) -> dict[str, Any]:
+    p50_short, _, _ = _time_model(device, short.onnx_model(), batch=short.batch, **timing)
+    p50_long, _, _ = _time_model(device, long.onnx_model(), batch=long.batch, **timing)
+    # A noisy pair can come out reversed; a negative cost per layer means "too small to see", i.e. zero.
+    per_layer_us = max(0.0, (p50_long - p50_short) * 1e3 / (long.depth - short.depth))
+    return {"layer_overhead_us": per_layer_us, "method": f"{long.method}: (p50 of {long.depth} - p50 of "
+            f"{short.depth} layers) / {long.depth - short.depth}", "p50_ms": [p50_short, p50_long]}
+
+
+def _time_model(device, model: onnx.ModelProto, *, batch: int, threads, precision, min_time_s,
+                max_time_s) -> tuple[float, int, dict[str, Any]]:
+    """p50 latency (ms), sample count and session info of `model` through the benchmark's own session."""
+    with tempfile.TemporaryDirectory(prefix="mnbench-peak-") as tmp:
+        model_path = Path(tmp) / "peak.onnx"
+        onnx.save(model, str(model_path))
+        with open_session(device, model_path, batch=batch, precision=precision, threads=threads) as session:
+            # A short measurement (tests, smoke runs) gets a short warm-up too.
+            measured = measure_single(session.infer, min_time_s=min_time_s, max_time_s=max_time_s,
+                                      warmup_s=min(0.5, min_time_s))
+            info = dict(session.info)
+    return float(np.median(measured.samples_ms)), measured.n, info
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`mnbench peak`: a device's attainable GMAC/s, measured once and kept per machine."""
+"""`mnbench peak`: a device's attainable GMAC/s, memory bandwidth and cost per layer, measured once and kept per
+machine."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import typer
 from mnbench.cli.common import Format, ReportsDirOpt, note, render
 
 COLUMNS = [("device", "device"), ("runtime", "runtime"), ("precision", "precision"), ("threads", "threads"),
-           ("gmacs_per_s", "GMAC/s"), ("method", "method")]
+           ("gmacs_per_s", "GMAC/s"), ("gbytes_per_s", "GB/s"), ("layer_overhead_us", "µs/layer"),
+           ("method", "method")]
 
 
 def peak(
@@ -19,7 +21,9 @@ def peak(
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     reports_dir: ReportsDirOpt = None,
 ) -> None:
-    """Measure each device's attainable GMAC/s: the best of three large dense conv chains; store it in reports/peaks/<host>.json."""
+    """Measure each device's attainable GMAC/s (the best of three large dense conv chains), memory bandwidth
+    (GB/s: 256 MiB streaming ops, bytes read + written) and cost per layer (µs: chains of tiny convs); store
+    them in reports/peaks/<host>.json."""
     from mnbench.devices import resolve_devices
     from mnbench.peak import measure_peak, save_peak
 
