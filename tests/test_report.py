@@ -197,8 +197,10 @@ def test_html_is_one_self_contained_page(report, html_page):
     for svg in re.findall(r"<svg\b.*?</svg>", html_page, flags=re.S):
         ElementTree.fromstring(svg)  # well-formed, no undeclared namespace prefixes left
     assert len(set(re.findall(r'\bid="([^"]+)"', html_page))) == len(re.findall(r'\bid="([^"]+)"', html_page))
-    # Plots come after the table and before the profiles.
-    assert html_page.index("<table>\n<thead>") < html_page.index("<svg") < html_page.index("Operator profiles")
+    # The answer, then the speedup plot, then the tables; the other plots after the tables, before the profiles.
+    assert (html_page.index('<section id="answer">') < html_page.index('<figure id="plot-speedup">')
+            < html_page.index("<table>\n<thead>") < html_page.index('<figure id="plot-latency">')
+            < html_page.index("Operator profiles"))
 
 
 def test_html_escapes_text_from_result_files():

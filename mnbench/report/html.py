@@ -1,18 +1,23 @@
 """The report as ONE self-contained HTML page: no external resources, plots inlined as SVG, all text escaped.
 
-Order: title, machines, the pair table (with legend and notes), unpaired records, plots, profiles.
+Order: title; the answer (one or two sentences per device, `answer.py`); one line per machine with its details
+folded away; the speedup plot; a roofline plot per device (where `report/roofline_plot.py` draws one); the pair
+table with legend, warnings and notes; unpaired records; the other plots; profiles.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
 from html import escape
 from typing import Any, Iterable, Mapping
 
+from mnbench.report.answer import KEEPS_MEANS, answers
 from mnbench.report.columns import (LEGEND, PAIR_COLUMNS, PROFILE_COLUMNS, UNPAIRED_COLUMNS, Column, cell, plain,
                                     profile_categories, profile_title)
 from mnbench.report.pairs import Report
-from mnbench.report.plots import PLOTS, render_plots
+from mnbench.report.plots import PLOTS, figure_svg, plot_style, render_plots
 
 TITLE = "mnbench: theoretical MAC savings against realized speedup"
 _MAX_LIST_ITEMS = 12  # CPU flag lists run to hundreds; the page shows the first few
@@ -25,19 +30,26 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1em 0 2em; }
 figure svg { max-width: 100%; height: auto; }
 .note { color: #8a5a00; }
+#answer p { font-size: 1.1em; max-width: 60em; }
+#answer p.how { font-size: 0.85em; color: #555; }
+details.machine summary { cursor: pointer; }
 """
+# The roofline helper's module, drawn when it is there: `roofline_figures(report) -> {device label: Figure}`.
+ROOFLINE_MODULE = "mnbench.report.roofline_plot"
 
 
 def to_html(report: Report) -> str:
     plots = render_plots(report, "svg")
-    body = [f"<h1>{escape(TITLE)}</h1>",
-            f"<p>{len(report.rows)} pair(s) from {len(report.sources)} result file(s).</p>",
-            "<h2>Machines</h2>", *_machines(report)]
-    body += ["<h2>Theoretical against realized speedup</h2>",
+    body = [f"<h1>{escape(TITLE)}</h1>", *_answer(report), *_machines(report)]
+    if "speedup" in plots:
+        body.append(_figure("speedup", plots["speedup"], PLOTS["speedup"][0]))
+    body += _rooflines(report)
+    body += [f"<h2>Theoretical against realized speedup</h2>",
+             f"<p>{len(report.rows)} pair(s) from {len(report.sources)} result file(s).</p>",
              _table(PAIR_COLUMNS, report.rows) if report.rows else "<p>No separable/standard pairs.</p>",
              "<dl>", *[f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" for term, text in LEGEND], "</dl>"]
     if report.warnings:
-        body += ["<h3>Warnings</h3>", _list(report.warnings)]
+        body += ['<h3 id="warnings">Warnings</h3>', _list(report.warnings)]
     if report.notes:
         body += ["<h3>Notes</h3>", _list(report.notes)]
     if report.load_warnings:
@@ -45,12 +57,10 @@ def to_html(report: Report) -> str:
     if report.unpaired:
         body += ["<h2>Unpaired records</h2>", "<p>Only one variant of these models was run.</p>",
                  _table(UNPAIRED_COLUMNS, report.unpaired)]
-    if plots:
-        body.append("<h2>Plots</h2>")
-        for name, svg in plots.items():
-            caption = PLOTS[name][0]
-            body.append(f'<figure id="plot-{name}">{inline_svg(svg, prefix=name)}'
-                        f"<figcaption>{escape(caption)}</figcaption></figure>")
+    others = {name: svg for name, svg in plots.items() if name != "speedup"}
+    if others:
+        body.append("<h2>More plots</h2>")
+        body += [_figure(name, svg, PLOTS[name][0]) for name, svg in others.items()]
     if report.profiles:
         body.append("<h2>Operator profiles</h2>")
         for profile in report.profiles:
@@ -58,6 +68,37 @@ def to_html(report: Report) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{escape(TITLE)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
             + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def _answer(report: Report) -> list[str]:
+    found = answers(report)
+    if not found:
+        return ['<section id="answer"><p>No separable/standard pairs to answer from.</p></section>']
+    out = ['<section id="answer">', *[f"<p>{escape(' '.join(a.sentences))}</p>" for a in found],
+           f'<p class="how">{escape(KEEPS_MEANS)}</p>']
+    if report.warnings:
+        out.append(f'<p class="note">{len(report.warnings)} <a href="#warnings">warning(s)</a> bear on these '
+                   "figures.</p>")
+    return out + ["</section>"]
+
+
+def _figure(name: str, svg: str, caption: str) -> str:
+    return (f'<figure id="plot-{name}">{inline_svg(svg, prefix=name)}'
+            f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
+def _rooflines(report: Report) -> list[str]:
+    """A roofline plot per device, from the roofline module where it exists (it is optional: absent, none)."""
+    if importlib.util.find_spec(ROOFLINE_MODULE) is None:
+        return []
+    build = getattr(importlib.import_module(ROOFLINE_MODULE), "roofline_figures", None)
+    with plot_style():  # fonts are fixed when artists are made, as in render_plots
+        figures = build(report) if build is not None else {}
+    out = ["<h2>Roofline per device</h2>"] if figures else []
+    for i, (device, fig) in enumerate(figures.items()):
+        out.append(_figure(f"roofline-{i}", figure_svg(fig), f"Roofline on {device}: attainable GMAC/s against "
+                                                              "arithmetic intensity (MACs per byte)"))
+    return out
 
 
 def inline_svg(svg: str, *, prefix: str) -> str:
@@ -75,15 +116,35 @@ def inline_svg(svg: str, *, prefix: str) -> str:
 
 
 def _machines(report: Report) -> list[str]:
+    """One line per machine (what ran where); the full machine record folded away under it."""
     out = []
     for label, machine in report.machines.items():
         rows = list(_flatten(machine))
-        for device, peak in report.peaks.get(label, {}).items():
+        peaks = report.peaks.get(label, {})
+        for device, peak in peaks.items():
             method = peak.get("method", "method not recorded")
             rows.append((f"peak on {device}", f"{peak['gmacs_per_s']:,.1f} GMAC/s ({method})"))
-        out += [f"<h3>{escape(label)}</h3>", "<table>",
-                *[f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>" for key, value in rows], "</table>"]
+        out += ['<details class="machine">', f"<summary>{escape(machine_line(label, machine, peaks))}</summary>",
+                "<table>", *[f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>" for key, value in rows],
+                "</table>", "</details>"]
     return out
+
+
+def machine_line(label: str, machine: Mapping[str, Any], peaks: Mapping[str, Mapping[str, Any]]) -> str:
+    """"bench-xeon: Intel(R) Xeon(R) Gold 6338, 32 cores / 64 threads, 251.6 GB, Linux-6.8...; onnxruntime 1.32.0,
+    openvino 2026.4.0; peak cpu 512.0 GMAC/s": what a reader needs to place the figures, on one line."""
+    parts = [str(machine[key]) for key in ("cpu_model",) if machine.get(key)]
+    if machine.get("cores_physical") or machine.get("cores_logical"):
+        parts.append(f"{plain(machine.get('cores_physical'))} cores / {plain(machine.get('cores_logical'))} threads")
+    if isinstance(machine.get("memory_gb"), (int, float)):
+        parts.append(f"{machine['memory_gb']:g} GB")
+    if machine.get("os"):
+        parts.append(str(machine["os"]))
+    versions = machine.get("versions") if isinstance(machine.get("versions"), Mapping) else {}
+    runtimes = [f"{name} {versions[name]}" for name in ("onnxruntime", "openvino") if versions.get(name)]
+    peak_text = [f"peak {device} {peak['gmacs_per_s']:,.1f} GMAC/s" for device, peak in peaks.items()]
+    return f"{label}: " + "; ".join(part for part in (", ".join(parts), ", ".join(runtimes), ", ".join(peak_text))
+                                    if part)
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, str]]:

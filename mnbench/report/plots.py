@@ -19,6 +19,7 @@ from matplotlib.ticker import FuncFormatter
 from mnbench import atomic
 from mnbench.config import CATEGORIES
 from mnbench.report.columns import profile_categories
+from mnbench.report.labels import Label, place_labels
 from mnbench.report.pairs import Report
 
 _RC = {"svg.hashsalt": "mnbench-report", "svg.fonttype": "path", "font.size": 9}
@@ -39,10 +40,6 @@ def speedup_figure(report: Report) -> Figure | None:
         lo = [r["realized_speedup"] - r["realized_speedup_ci"][0] if r["realized_speedup_ci"] else 0 for r in rows]
         hi = [r["realized_speedup_ci"][1] - r["realized_speedup"] if r["realized_speedup_ci"] else 0 for r in rows]
         ax.errorbar(x, y, yerr=[lo, hi], fmt="o", color=_COLORS[i % len(_COLORS)], capsize=3, label=label)
-        for row in rows:
-            ax.annotate(f"{row['arch']} w{row['width']:g} r{row['resolution']}",
-                        (row["theoretical_speedup"], row["realized_speedup"]),
-                        textcoords="offset points", xytext=(4, -10), fontsize=7)
     values = [v for r in report.rows for v in (r["theoretical_speedup"], r["realized_speedup"]) if v]
     low, high = min(values + [1.0]) / 1.2, max(values) * 1.2
     ax.plot([low, high], [low, high], color="grey", linestyle=":", label="y = x (time follows MACs)")
@@ -51,7 +48,17 @@ def speedup_figure(report: Report) -> Figure | None:
            ylabel="realized speedup (p50 standard / separable)",
            title="Realized against theoretical speedup")
     _plain_log_ticks(ax)
-    ax.legend(loc="upper left", fontsize=7)
+    _legend_below(fig)
+    # One label per model: its points share an x (the MAC ratio), colour tells the devices apart.
+    points = [(r["theoretical_speedup"], r["realized_speedup"]) for r in report.rows
+              if r["theoretical_speedup"] and r["realized_speedup"]]
+    highest: dict[str, tuple[float, float]] = {}
+    for r in report.rows:
+        if r["theoretical_speedup"] and r["realized_speedup"]:
+            name = f"{r['arch']} w{r['width']:g} r{r['resolution']}"
+            point = (r["theoretical_speedup"], r["realized_speedup"])
+            highest[name] = max(highest.get(name, point), point, key=lambda p: p[1])
+    place_labels(fig, ax, [Label(x, y, name) for name, (x, y) in sorted(highest.items())], points=points)
     return fig
 
 
@@ -73,7 +80,7 @@ def latency_figure(report: Report) -> Figure | None:
     ax.set(xscale="log", yscale="log", xlabel="MACs per inference (millions, x batch)", ylabel="p50 latency (ms)",
            title="Latency against MACs")
     _plain_log_ticks(ax)
-    ax.legend(loc="upper left", fontsize=7)
+    _legend_below(fig)
     return fig
 
 
@@ -84,6 +91,7 @@ def profile_figure(report: Report) -> Figure | None:
     fig, ax = _new_figure()
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="y = x (time follows MACs)")
     seen_categories: set[str] = set()
+    labels, points = [], []
     for i, profile in enumerate(report.profiles):
         marker = _PROFILE_MARKERS[i % len(_PROFILE_MARKERS)]
         for cat in profile_categories(profile):
@@ -94,14 +102,16 @@ def profile_figure(report: Report) -> Figure | None:
             color = _COLORS[(CATEGORIES.index(name) if name in CATEGORIES else len(CATEGORIES)) % len(_COLORS)]
             ax.scatter([mac_share], [time_share], color=color, marker=marker, s=36,
                        label=name if name not in seen_categories else None)
-            ax.annotate(name, (mac_share, time_share), textcoords="offset points", xytext=(5, 3), fontsize=7)
+            labels.append(Label(mac_share, time_share, name))
+            points.append((mac_share, time_share))
             seen_categories.add(name)
         ax.scatter([], [], color="black", marker=marker,
                    label=f"{profile.get('machine')} · {profile.get('device')} · {profile.get('arch')} "
                          f"{profile.get('variant')}")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="share of MACs", ylabel="share of time",
            title="Where the time goes: time share against MAC share per operator category")
-    ax.legend(loc="upper left", fontsize=7)
+    _legend_below(fig)
+    place_labels(fig, ax, labels, points=points)
     return fig
 
 
@@ -111,6 +121,11 @@ PLOTS: dict[str, tuple[str, Callable[[Report], Figure | None]]] = {
     "latency": ("p50 latency against MACs per inference (log axes)", latency_figure),
     "profile": ("Time share against MAC share per operator category (from the runtime profiler)", profile_figure),
 }
+
+
+def plot_style() -> Any:
+    """The report's matplotlib settings, as a context to build (and save) a figure in."""
+    return matplotlib.rc_context(_RC)
 
 
 def figure_svg(fig: Figure) -> str:
@@ -132,7 +147,7 @@ def render_plots(report: Report, fmt: str = "svg") -> dict[str, str | bytes]:
     encode = {"svg": figure_svg, "png": figure_png}[fmt]
     out = {}
     for name, (_, build) in PLOTS.items():
-        with matplotlib.rc_context(_RC):  # fonts are fixed when artists are made, ids when the file is written
+        with plot_style():  # fonts are fixed when artists are made, ids when the file is written
             fig = build(report)
             if fig is not None:
                 out[name] = encode(fig)
@@ -151,6 +166,13 @@ def _new_figure() -> tuple[Figure, Any]:
     ax = fig.add_subplot()
     ax.grid(True, which="both", alpha=0.3)
     return fig, ax
+
+
+def _legend_below(fig: Figure) -> None:
+    """The legend under the axes, where it can cover neither points nor their labels."""
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2 if len(labels) > 3 else 1, fontsize=7,
+               frameon=False)
 
 
 def _plain_log_ticks(ax: Any) -> None:
