@@ -35,6 +35,12 @@ def _register() -> None:
     from mnbench.cli import doctor_cmd
 
     app.command("doctor")(doctor_cmd.doctor)
+    from mnbench.cli import predict_cmd
+
+    app.command("predict")(predict_cmd.predict)
+    from mnbench.cli import ablate_cmd
+
+    app.command("ablate")(ablate_cmd.ablate)
 
 
 def main() -> None:
