@@ -156,3 +156,31 @@ def test_crowded_labels_spread_out_or_are_left_out_never_stacked():
     for i, box in enumerate(labels):
         assert not any(box.overlaps(other) for other in labels[i + 1:])
         assert not any(box.overlaps(point) for point in points)
+
+
+def test_roofline_figures_are_inlined_after_the_speedup_plot_and_before_the_tables(report, monkeypatch):
+    # The roofline plot comes from its own module; stand one in that draws one figure per device.
+    import importlib.machinery
+    import sys
+    import types
+
+    from mnbench.report import html
+
+    def roofline_figures(rep):
+        figures = {}
+        for device in sorted({f"{r['machine']} · {r['device']}" for r in rep.rows}):
+            fig = Figure(figsize=(3, 2))
+            fig.add_subplot().plot([1, 2], [1, 2])
+            figures[device] = fig
+        return figures
+
+    module = types.ModuleType(html.ROOFLINE_MODULE)
+    module.__spec__ = importlib.machinery.ModuleSpec(html.ROOFLINE_MODULE, None)
+    module.roofline_figures = roofline_figures
+    monkeypatch.setitem(sys.modules, html.ROOFLINE_MODULE, module)
+    page = to_html(report)
+    ids = re.findall(r'<figure id="(plot-roofline-\d+)">', page)
+    assert len(ids) == 4  # one per machine/device of the fixtures
+    assert (page.index('<figure id="plot-speedup">') < page.index(f'<figure id="{ids[0]}">')
+            < page.index("<table>\n<thead>"))
+    assert "Roofline on bench-xeon · cpu" in page
