@@ -39,6 +39,14 @@ def own_control(record: dict[str, Any]) -> dict[str, Any] | None:
     return control_entry(record, record.get("model_sha256"))
 
 
+def one_workload_at_baseline(baseline: dict[str, Any]) -> bool:
+    """Whether the baseline's model and its own control were one workload (the same file under the same settings,
+    measured in the same rounds): then their ratio is 1 by construction, and the baseline's measured ratio is
+    nothing but its two sessions' noise."""
+    control = own_control(baseline)
+    return control is not None and control.get("settings") == baseline.get("settings")
+
+
 def find_model_file(sha256: str, candidates: Iterable[str | os.PathLike | None],
                     models_dir: str | os.PathLike | None = None) -> Path | None:
     """A file whose bytes have this sha256: one of `candidates` (checked in order), else an export in the models

@@ -252,17 +252,22 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, dict[st
     return loaded
 
 
+LATENCY_SCALE_KEY = "latency_scale"  # set by with_latencies_scaled only
+
+
 def with_latencies_scaled(doc: dict[str, Any], factor: float) -> dict[str, Any]:
     """A copy of `doc` in which every record's own latencies (and so every figure derived from them) are × `factor`.
 
     The machine-speed reference and the controls are left as they were: this is how a known regression is injected
-    into a baseline (a baseline made 1/1.2 × as slow makes today's unchanged model look 20 % slower).
+    into a baseline (a baseline made 1/1.2 × as slow makes today's unchanged model look 20 % slower). The factor is
+    recorded (`latency_scale`): a model and its own control, one workload when measured, now differ by exactly it.
     """
     out = copy.deepcopy(doc)
     for i, data in enumerate(out["records"]):
         record = Record.from_json(data)
         scaled = SampleSeries(tuple(x * factor for x in record.series.samples_ms), record.series.round_sizes)
-        out["records"][i] = Record(fields=record.fields, series=scaled, repetition_rounds=record.repetition_rounds,
+        fields = {**record.fields, LATENCY_SCALE_KEY: float(record.fields.get(LATENCY_SCALE_KEY, 1.0)) * factor}
+        out["records"][i] = Record(fields=fields, series=scaled, repetition_rounds=record.repetition_rounds,
                                    reference=record.reference, controls=record.controls).to_json()
     return out
 

@@ -194,3 +194,69 @@ def test_result_files_from_before_the_rename_keep_their_controls_under_twins():
     old_record = {"model_sha256": OLD, "twins": {OLD: entry}}
     assert own_control(old_record) is entry
     assert control_entry(old_record, "other") is None
+
+
+def record_with_sessions(rng, model_offsets, control_offsets, *, machine=0.0, rounds_per_rep=8, per_round=9,
+                         sample_sd=0.05, round_sd=0.02, latency_ms=6.0):
+    """A record of `len(model_offsets)` repetitions, each with fresh sessions of the model and its control (one
+    file): every session runs its whole life at its own speed (`*_offsets`, log scale), as two sessions of one
+    file do on a shared VM (benchmarks/results/session_effect.md)."""
+    reps = len(model_offsets)
+    speed = machine + rng.normal(0, round_sd, reps * rounds_per_rep)
+
+    def samples(offsets):
+        return [float(s) for r in range(reps) for i in range(rounds_per_rep)
+                for s in latency_ms * np.exp(offsets[r] + speed[r * rounds_per_rep + i]
+                                             + rng.normal(0, sample_sd, per_round))]
+
+    record = record_with_controls(rng, rounds=reps * rounds_per_rep, per_round=per_round)
+    record["samples_ms"] = samples(model_offsets)
+    record["latency_ms"] = summarize(record["samples_ms"])
+    record["controls"][OLD]["samples_ms"] = samples(control_offsets)
+    record["repetition_rounds"] = [rounds_per_rep] * reps
+    return record
+
+
+def test_a_baseline_session_effect_is_not_read_as_a_change(rng):
+    """Issue 10's false 'improvement': at baseline time the model's session ran 14 % slower than its control's
+    (one file, so the true ratio is 1). Judged against today's control of that file, an unchanged model passes
+    and its CI holds 0; the baseline's own ratio would have read as a 12 % improvement."""
+    baseline = record_with_sessions(rng, [math.log(1.14)] * 3, [0.0] * 3)
+    current = record_with_sessions(rng, rng.normal(0, 0.04, 8), rng.normal(0, 0.04, 8), machine=0.3)
+    (verdict,) = compare_results(doc(baseline), doc(current), 0.10).models
+    assert verdict.method == "paired" and verdict.normaliser == CONTROL
+    assert verdict.ci_low <= 0.0 <= verdict.ci_high
+    assert verdict.verdict == PASS
+    assert verdict.machine_shift == pytest.approx(math.expm1(0.3), abs=0.06)
+
+
+def test_sessions_that_differ_widen_the_interval_at_the_repetition_level(rng):
+    """Today's sessions of model and control differ by 5 % (sd) per repetition: the CI is built from the
+    repetitions, so it is at least as wide as their spread says, not as narrow as the rounds alone would make it."""
+    baseline = record_with_sessions(rng, [0.0] * 3, [0.0] * 3)
+    offsets = rng.normal(0, 0.05, 6)
+    current = record_with_sessions(rng, offsets, [0.0] * 6)
+    comparison = compare_records(baseline, current)
+    spread_se = float(np.std(offsets, ddof=1)) / math.sqrt(offsets.size)
+    assert comparison.df == 5.0
+    assert comparison.se >= 0.9 * spread_se
+
+
+def test_a_baseline_whose_model_and_control_were_not_one_workload_is_compared_as_two_runs(rng):
+    """The baseline's control ran under other settings than its model: their ratio is not 1 by construction, so
+    the baseline's own ratio is part of the estimate again (the comparison of two runs)."""
+    baseline = record_with_controls(rng, control_settings={**SETTINGS, "intra_op_allow_spinning": False})
+    current = record_with_controls(rng)
+    assert compare_records(baseline, current).method == "rounds"
+
+
+def test_an_injected_regression_is_read_from_the_recorded_scale(rng):
+    """`with_latencies_scaled` records its factor: the baseline's model is then its control × that factor, and an
+    unchanged model today reads as the injected change, with today's precision."""
+    baseline = record_with_sessions(rng, [0.0] * 3, [0.0] * 3)
+    current = record_with_sessions(rng, rng.normal(0, 0.02, 6), rng.normal(0, 0.02, 6))
+    scaled = results.with_latencies_scaled(doc(baseline), 1 / 1.2)
+    assert scaled["records"][0][results.LATENCY_SCALE_KEY] == pytest.approx(1 / 1.2)
+    (verdict,) = compare_results(scaled, doc(current), 0.10).models
+    assert verdict.change == pytest.approx(0.2, abs=0.04)
+    assert verdict.verdict == REGRESSION

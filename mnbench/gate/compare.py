@@ -13,24 +13,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from mnbench import repetitions
-from mnbench.control import control_entry, own_control
+from mnbench import repetitions, results
+from mnbench.control import control_entry, one_workload_at_baseline, own_control
 from mnbench.errors import MnbenchError
 from mnbench.gate.matching import (MODEL_KEY_FIELDS, SETTING_FIELDS, check_machine_compatible,  # noqa: F401
                                    check_settings_compatible, match_records, model_key, record_name)
+from mnbench.gate.rounds import FALLBACK_ROUNDS, ROUND_QUANTILE, RoundValues, round_values  # noqa: F401
 from mnbench.gate.thresholds import check_threshold, parse_threshold  # noqa: F401
 from mnbench.gate.statistics import (MAX_AUTOCORRELATION, MIN_ROUNDS_FOR_AUTOCORRELATION, _var, _welch,  # noqa: F401
-                                     holm_adjust, lag1_autocorrelation, mean_variance, t_ppf, t_sf)
+                                     holm_adjust, lag1_autocorrelation, mean_variance, paired_change, t_ppf,
+                                     t_sf)
 
-ROUND_QUANTILE = 0.5  # the per-round statistic: the median (see the module doc)
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_CONFIDENCE = 0.95
 STOP_HALFWIDTH_FRACTION = 0.25
-FALLBACK_ROUNDS = 20  # pseudo-rounds for a file without round_sizes: like ~0.5 s rounds of a 10 s run
 DRIFT_Z = 2.0
 SLOPE_UNCERTAINTY = 0.25  # sd of the model-on-reference slope around 1 (see the module doc)
 # A variance estimated from fewer rounds than this can be tiny by luck and make a CI look precise: no verdict on it.
@@ -44,65 +44,6 @@ MISSING = "missing"
 VERDICTS = (REGRESSION, INCONCLUSIVE, MISSING, IMPROVEMENT, PASS)
 CONTROL = "control"  # normalised by the model file's control (mnbench.control)
 REFERENCE = "reference"  # by the machine-speed reference network (mnbench.reference)
-
-# ---- per-round values of one record ----
-
-@dataclass(frozen=True, kw_only=True)
-class RoundValues:
-    """log(the ROUND_QUANTILE quantile) per round of a record's samples and, where measured in the same rounds, of
-    its reference."""
-
-    model: np.ndarray
-    reference: np.ndarray | None  # aligned with `model`; None without a usable reference
-    reference_name: str | None
-    method: str  # "rounds" (interleaved rounds) or "chunks" (no round_sizes: consecutive pseudo-rounds)
-    repetition: np.ndarray | None = None  # per round, the repetition it belongs to (fresh sessions each)
-
-
-def _split(samples: Sequence[float], sizes: Sequence[int]) -> list[np.ndarray]:
-    x = np.asarray(samples, dtype=float)
-    return np.split(x, np.cumsum(sizes)[:-1]) if len(sizes) else []
-
-
-def _valid_sizes(sizes: Any, n: int) -> bool:
-    return (isinstance(sizes, list) and len(sizes) > 0 and all(isinstance(s, int) and s > 0 for s in sizes)
-            and sum(sizes) == n)
-
-
-def _log_round_values(chunks: Iterable[np.ndarray]) -> np.ndarray:
-    return np.log(np.array([np.quantile(c, ROUND_QUANTILE) for c in chunks], dtype=float))
-
-
-def round_values(record: dict[str, Any], control: str | None = None) -> RoundValues:
-    """The per-round values of one record (see the module doc), normalised by the machine-speed reference or, with
-    `control` (a model file's sha256), by that file's control measured in the record's rounds (`mnbench.control`); no usable
-    normaliser gives `reference=None`. MnbenchError if the record's rounds are inconsistent."""
-    samples = record["samples_ms"]
-    if any(not s > 0 for s in samples):
-        raise MnbenchError(f"{record_name(record)}: latency samples must be positive")
-    sizes = record.get("round_sizes")
-    if sizes is not None and not _valid_sizes(sizes, len(samples)):
-        raise MnbenchError(f"{record_name(record)}: round_sizes do not add up to its {len(samples)} samples")
-    if sizes is None or len(sizes) < 2:
-        n_chunks = min(len(samples), FALLBACK_ROUNDS)
-        chunks = np.array_split(np.asarray(samples, dtype=float), n_chunks) if n_chunks else []
-        return RoundValues(model=_log_round_values(chunks), reference=None, reference_name=None, method="chunks")
-    model = _log_round_values(_split(samples, sizes))
-    if control is not None:
-        entry, name = control_entry(record, control), f"control {control}"
-    else:
-        entry = record.get("reference")
-        name = entry.get("name") if isinstance(entry, dict) else None
-    ref_values = None
-    if isinstance(entry, dict):
-        ref_sizes, ref_samples = entry.get("round_sizes"), entry.get("samples_ms")
-        if (isinstance(ref_samples, list) and _valid_sizes(ref_sizes, len(ref_samples)) and len(ref_sizes) == len(sizes)
-                and all(s > 0 for s in ref_samples)):
-            ref_values = _log_round_values(_split(ref_samples, ref_sizes))
-    return RoundValues(model=model, reference=ref_values, reference_name=name if ref_values is not None else None,
-                       method="rounds",
-                       repetition=repetitions.repetition_index(record.get("repetition_rounds"), model.size))
-
 
 def use_normalisation(base: RoundValues, now: RoundValues, slope_uncertainty: float = SLOPE_UNCERTAINTY) -> bool:
     """Whether dividing by the reference makes the change estimate more precise (the rule in the module doc)."""
@@ -142,6 +83,7 @@ class Comparison:
     machine_shift: float | None = None  # exp(mean ref now − mean ref base) − 1: >0 means the machine got slower
     slope_se: float = 0.0  # the part of `se` that is the slope term (see the module doc); 0 unless normalised
     normaliser: str = ""  # what `machine_shift` was measured with, and normalised by: CONTROL or REFERENCE
+    repetitions: int = 0  # repetitions the estimate's variance comes from (0: from rounds)
 
     @property
     def change(self) -> float:
@@ -194,9 +136,38 @@ def _difference(base: RoundValues, now: RoundValues, base_values: np.ndarray, no
     return _welch(base_values, now_values)
 
 
+def compare_with_control_now(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison | None:
+    """The change measured today against the baseline's own file, in the same rounds (its control), or None when
+    that is not possible. Where the baseline's model and control were one workload, the baseline's own ratio is 1
+    by construction, so today's model over today's control of the baseline's file is the whole change; using the
+    baseline's measured ratio as well would only add its two sessions' noise (doubling the variance). The baseline's
+    latencies then give the machine's shift (context), not the yardstick."""
+    base_file = baseline.get("model_sha256")
+    if not one_workload_at_baseline(baseline):
+        return None
+    base, now = round_values(baseline, control=base_file), round_values(current, control=base_file)
+    if now.reference is None or now.method != "rounds":
+        return None
+    diff, se, df, reps = paired_change(now.model - now.reference, now.repetition)
+    diff -= math.log(float(baseline.get(results.LATENCY_SCALE_KEY, 1.0)))  # an injected regression (validations)
+    shift = math.expm1(reference_shift(base, now)) if base.reference is not None else None
+    # Today's model another file or under other settings: the two files may feel the machine's change since the
+    # baseline differently, so the change measured now carries the slope term (nil for an unchanged model).
+    slope_se = math.sqrt(slope_variance(math.log1p(shift), control_slope_uncertainty(baseline, current))
+                         ) if shift is not None else 0.0
+    return Comparison(log_change=diff, se=math.hypot(se, slope_se), df=df, method="paired", normalised=True,
+                      rounds_baseline=base.model.size, rounds_current=now.model.size, machine_shift=shift,
+                      slope_se=slope_se, normaliser=CONTROL, repetitions=reps)
+
+
 def compare_records(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
-    """The change of `current` over `baseline`, two independent runs of the same model (Welch on per-round values),
-    normalised by the baseline file's control where both runs measured it, else by the machine-speed reference."""
+    """The change of `current` over `baseline`: against today's control of the baseline's file where both runs
+    measured it (`compare_with_control_now`); else two independent runs of the same model (Welch on per-round values,
+    or the repetition level), normalised by the baseline file's control where both runs measured it, else by the
+    machine-speed reference."""
+    paired = compare_with_control_now(baseline, current)
+    if paired is not None:
+        return paired
     base_file = baseline.get("model_sha256")
     base, now = round_values(baseline, control=base_file), round_values(current, control=base_file)
     normaliser, slope_uncertainty = CONTROL, control_slope_uncertainty(baseline, current)
@@ -305,7 +276,7 @@ def decide(items: Sequence[tuple[str, dict, dict | None, Comparison | None]], *,
             continue
         low, high = comparison.interval(confidence)
         fewest_rounds = min(comparison.rounds_baseline, comparison.rounds_current)
-        if fewest_rounds < MIN_ROUNDS_FOR_VERDICT:
+        if fewest_rounds < MIN_ROUNDS_FOR_VERDICT and comparison.repetitions < 3:
             verdict, note = INCONCLUSIVE, (f"only {fewest_rounds} rounds on one side (at least {MIN_ROUNDS_FOR_VERDICT} "
                                            "needed to trust its noise estimate): record the baseline with `mnbench run`")
         elif adjusted[i] < alpha:

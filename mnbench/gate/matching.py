@@ -1,7 +1,7 @@
 """Which baseline record a current record is, and whether the two setups may be compared at all."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from mnbench.errors import MnbenchError
 from mnbench.machine import machine_fingerprint

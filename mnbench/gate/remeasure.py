@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import os
 import time
 from contextlib import ExitStack, contextmanager
@@ -20,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Mapping
 
-import numpy as np
 
 from mnbench import measure, results
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
 from mnbench.gate.compare import (DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, REGRESSION, Comparison, GateReport,
                                   check_machine_compatible, check_settings_compatible, check_threshold,
-                                  compare_records, compare_results, decide, mean_variance, merge_retest,
+                                  compare_records, compare_results, decide, merge_retest, paired_change,
                                   record_name, round_values)
 from mnbench.control import find_model_file, open_control, own_control
 from mnbench.measure import Measurement
@@ -51,7 +49,10 @@ class GateSettings:
     max_time_s: float = 20.0  # per model and measurement (a re-measurement gets as long again)
     min_rounds: int = 20  # below this the per-round variance and autocorrelation are too rough to stop on
     min_repetitions: int = 3  # below this the between-repetition spread is unknown
-    slice_s: float = 2.0  # one repetition's measuring time; the stopping rule is checked after each
+    # One repetition's measuring time; the stopping rule is checked after each. Each repetition is one draw of the
+    # sessions' own speeds, which dominate the change's variance (benchmarks/results/session_effect.md): more,
+    # shorter repetitions beat fewer, longer ones as long as each keeps a few rounds.
+    slice_s: float = 1.0
     # Per workload and round, as `mnbench run` measures. Shorter blocks give more rounds, but a block much shorter
     # than the neighbours' thread spin-down (50-90 ms, see mnbench.measure) is mostly transient: with two sessions
     # of v2 1.0/224 the per-round model/control ratio's standard error over 12 s was 0.04-0.06 at 0.05 s and 0.010 at
@@ -145,10 +146,13 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
     them), in order."""
     from mnbench.devices import resolve_device
     from mnbench.export import DEFAULT_OPSET, export_model
+    from mnbench.quantize import for_precision
 
     device = resolve_device(baselines[0]["device"])
-    exported = [export_model(model_config(b), models_dir=models_dir, progress=False,
-                             opset=(b.get("model") or {}).get("opset") or DEFAULT_OPSET) for b in baselines]
+    exported = [for_precision(export_model(model_config(b), models_dir=models_dir, progress=False,
+                                           opset=(b.get("model") or {}).get("opset") or DEFAULT_OPSET),
+                              b.get("requested_precision") or b["precision"])  # int8: the quantized file
+                for b in baselines]
     control_files = [_control_files(b, e, models_dir) for b, e in zip(baselines, exported)]
     infos: dict[str, Any] = {}
     open_workloads = _session_opener(baselines, exported, control_files, device, models_dir, infos)
@@ -205,22 +209,13 @@ def _session_opener(baselines: list[dict[str, Any]], exported: list, control_fil
 
 
 def compare_paired(baseline: dict[str, Any], current: dict[str, Any]) -> Comparison:
-    """The change of `current` over `baseline` measured in the same interleaved rounds: t on per-round differences."""
+    """The change of `current` over `baseline` measured in the same interleaved rounds (`compare.paired_change`)."""
     base, now = round_values(baseline), round_values(current)
     if base.method != "rounds" or base.model.size != now.model.size:
         raise MnbenchError("paired comparison needs both models measured in the same interleaved rounds")
-    d = now.model - base.model
-    variance, n_effective = mean_variance(d)
-    log_change, df = float(d.mean()), max(n_effective - 1.0, 1.0)
-    reps = now.repetition if now.repetition is not None else np.zeros(d.size, dtype=int)
-    chunks = [d[reps == r] for r in np.unique(reps)]
-    if len(chunks) >= 3:  # fresh sessions per repetition: a session's own speed is variance here too
-        means = np.array([c.mean() for c in chunks])
-        within = float(np.mean([mean_variance(c)[0] for c in chunks if c.size > 1] or [0.0]))
-        variance = max(float(np.var(means, ddof=1)), within) / len(chunks)
-        log_change, df = float(means.mean()), float(len(chunks) - 1)
-    return Comparison(log_change=log_change, se=math.sqrt(variance), df=df,
-                      method="paired", normalised=False, rounds_baseline=d.size, rounds_current=d.size)
+    log_change, se, df, reps = paired_change(now.model - base.model, now.repetition)
+    return Comparison(log_change=log_change, se=se, df=df, method="paired", normalised=False,
+                      rounds_baseline=base.model.size, rounds_current=now.model.size, repetitions=reps)
 
 
 def _control_files(baseline: dict[str, Any], exported, models_dir: str | os.PathLike | None) -> dict[str, Path]:

@@ -83,3 +83,24 @@ def _welch(base: np.ndarray, now: np.ndarray) -> tuple[float, float, float]:
         return diff, 0.0, float(base.size + now.size - 2)
     df = se2 * se2 / (vb * vb / max(nb - 1.0, 1.0) + vn * vn / max(nn - 1.0, 1.0))
     return diff, math.sqrt(se2), df
+
+
+MEDIAN_VARIANCE_FACTOR = 1.2533 ** 2  # variance of a median over that of a mean, normal model
+
+
+def paired_change(d: np.ndarray, reps: np.ndarray | None) -> tuple[float, float, float, int]:
+    """(estimate, standard error, df, repetitions used) of per-round log differences of two workloads measured in
+    the same rounds. With three or more repetitions (fresh sessions each), at the repetition level: each repetition
+    gives the median of its rounds' differences (a burst that hits one workload's block in a few rounds moves a few
+    differences, not the estimate), a session's own speed is variance, and the t interval has R − 1 df; never below
+    the within-repetition (AR(1)) variance. Fewer: the mean over rounds, AR(1)-widened (repetitions used: 0)."""
+    variance, n_effective = mean_variance(d)
+    log_change, df = float(d.mean()), max(n_effective - 1.0, 1.0)
+    reps = reps if reps is not None else np.zeros(d.size, dtype=int)
+    chunks = [d[reps == r] for r in np.unique(reps)]
+    if len(chunks) < 3:
+        return log_change, math.sqrt(variance), df, 0
+    medians = np.array([float(np.median(c)) for c in chunks])
+    within = MEDIAN_VARIANCE_FACTOR * float(np.mean([mean_variance(c)[0] for c in chunks if c.size > 1] or [0.0]))
+    variance = max(float(np.var(medians, ddof=1)), within) / len(chunks)
+    return float(medians.mean()), math.sqrt(variance), float(len(chunks) - 1), len(chunks)
