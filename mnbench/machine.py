@@ -53,6 +53,12 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def cpu_flags() -> set[str]:
+    """This CPU's ISA flags as /proc/cpuinfo spells them (empty where it cannot be read)."""
+    cpuinfo = _read_cpuinfo()
+    return set(cpuinfo.get("flags", cpuinfo.get("Features", "")).split())
+
+
 def machine_fingerprint(info: dict[str, Any]) -> dict[str, Any]:
     """The fields that must match for two machines' latencies to be comparable against one baseline."""
     versions = info.get("versions") or {}

@@ -35,6 +35,8 @@ def make_record(exported, device, session_info: dict, measurements: list[Measure
         "params": int(exported.params), "model_sha256": exported.sha256, "model_path": str(exported.path),
         "model": config.as_dict() | {"slug": config.slug, "opset": exported.opset},
     }
+    if session_info.get("quantization") is not None:  # int8: what ran in int8, how far outputs moved
+        fields["quantization"] = session_info["quantization"]
     return Record(fields=fields, series=series_of(measurements),
                   repetition_rounds=tuple(len(m.round_sizes) for m in measurements),
                   reference=reference_companion(references, reference_info) if references else None,

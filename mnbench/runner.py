@@ -19,8 +19,11 @@ from typing import Any, Callable
 from mnbench import host_history, machine_state, measure, results, stability
 from mnbench.config import PRECISIONS, ModelConfig, check_choice
 from mnbench.control import open_control
+from mnbench.devices import TORCH
 from mnbench.errors import MnbenchError
+from mnbench.int8_accuracy import complete_quantization
 from mnbench.measure import Measurement
+from mnbench.quantize import for_precision
 from mnbench.recording import REFERENCE_WORKLOAD, control_companion, control_workload, make_record
 from mnbench.reference import open_reference
 from mnbench.results import Record
@@ -68,24 +71,42 @@ class RunPlan:
     with_reference: bool = True
     with_controls: bool = True  # each model's own file again, with pinned settings (what `mnbench check` divides by)
     with_peak: bool = True
+    # Settings of the torch devices' sessions (`cuda_graph`, `channels_last`: mnbench.backends.torch_backend),
+    # passed to their model sessions only; controls and the reference stay eager and contiguous (pinned).
+    torch_options: dict[str, Any] = field(default_factory=dict)
+    # Explicit model groups, each measured in the same rounds (`mnbench ablate`: a published net and its ablated
+    # nets); when given, they replace archs x widths x resolutions x variants.
+    groups: tuple[tuple[ModelConfig, ...], ...] = ()
+    # The user's own ONNX files (mnbench.user_models.UserModel), measured as one more group, after the above.
+    user_models: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         check_choice("precision", self.precision, PRECISIONS)
+        if self.torch_options and not any(self.options_for(d) for d in self.devices):
+            raise MnbenchError(f"{', '.join('--' + k.replace('_', '-') for k in sorted(self.torch_options))} "
+                               "apply only to the torch devices "
+                               f"(torch, torch:cuda); --device gave {', '.join(d.name for d in self.devices)}")
         if self.threads is not None and self.threads <= 0:
             raise MnbenchError(f"threads must be a positive integer, got {self.threads}")
         # Validate every model config up front: a bad width fails before minutes of measuring.
         self.configs()
 
     def configs(self) -> list[list[ModelConfig]]:
-        """One group per (arch, width, resolution): the variants measured together."""
+        """One group per (arch, width, resolution): the variants measured together (or `groups`, as given)."""
+        if self.groups:
+            return [list(group) for group in self.groups]
         return [
             [ModelConfig(arch=a, variant=v, width=w, resolution=r, batch=self.batch) for v in self.variants]
             for a, w, r in itertools.product(self.archs, self.widths, self.resolutions)
         ]
 
+    def options_for(self, device) -> dict[str, Any]:
+        """The backend options a model session on `device` gets (only torch devices take any)."""
+        return dict(self.torch_options) if getattr(device, "runtime", None) == TORCH else {}
+
     def steps(self) -> int:
         """Group measurements in the whole run (for progress)."""
-        return len(self.configs()) * len(self.devices) * self.measure.repetitions
+        return (len(self.configs()) + bool(self.user_models)) * len(self.devices) * self.measure.repetitions
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -127,10 +148,14 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
     from mnbench.export import export_model
     from mnbench.machine import machine_info
 
-    doc = results.new_result(machine_info(), settings={"measure": asdict(plan.measure)})
+    doc = results.new_result(machine_info(), settings={"measure": asdict(plan.measure)}
+                             | ({"torch_options": dict(plan.torch_options)} if plan.torch_options else {}))
     if plan.with_peak:
         doc["peaks"] = {d.name: _device_peak(d, plan, reports_dir, on_status) for d in plan.devices}
-    exported = [[export_model(c, models_dir=models_dir, progress=False) for c in group] for group in plan.configs()]
+    # int8: each fp32 export quantized (cached beside it), and that file measured (mnbench.quantize)
+    exported = [[for_precision(export_model(c, models_dir=models_dir, progress=False), plan.precision) for c in group]
+                for group in plan.configs()]
+    exported += [list(plan.user_models)] if plan.user_models else []
     measured: dict[tuple[str, int, str], _Measured] = {}
     states: list[dict[str, Any]] = []
     step = 0
@@ -147,7 +172,7 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
                         on_group(step, plan.steps(), f"{_label(group[0].config, device)} "
                                                      f"(repetition {repetition + 1}/{plan.measure.repetitions})")
                         _measure_group(plan, device, group, reference, repetition, models_dir, on_round,
-                                       into={(device.name, index, e.config.variant): e for e in group}, kept=measured)
+                                       into={(device.name, index, e.config.slug): e for e in group}, kept=measured)
                         step += 1
             states.append(machine_state.between(before, machine_state.snapshot()))
     except KeyboardInterrupt:
@@ -187,9 +212,10 @@ def _measure_group(plan: RunPlan, device, exported: list, reference, repetition:
 
     with ExitStack() as stack:
         sessions = [stack.enter_context(open_session(device, e.path, batch=plan.batch, precision=plan.precision,
-                                                     threads=plan.threads, models_dir=models_dir))
+                                                     threads=plan.threads, models_dir=models_dir,
+                                                     options=plan.options_for(device)))
                     for e in exported]
-        workloads = {e.config.variant: s.infer for e, s in zip(exported, sessions)}
+        workloads = {e.config.slug: s.infer for e, s in zip(exported, sessions)}  # slug: unique in a group
         controls = {}
         if plan.with_controls:
             controls = {e.sha256: stack.enter_context(open_control(device, e.path, batch=plan.batch,
@@ -204,7 +230,7 @@ def _measure_group(plan: RunPlan, device, exported: list, reference, repetition:
     for key, e in into.items():
         session = sessions[exported.index(e)]
         entry = kept.setdefault(key, _Measured(exported=e, device=device, info=session.info))
-        entry.model.append(measured[e.config.variant])
+        entry.model.append(measured[e.config.slug])
         if reference is not None:
             entry.reference.append(measured[REFERENCE_WORKLOAD])
             entry.reference_info = reference.info
@@ -219,7 +245,8 @@ def _records(measured: dict[tuple, _Measured]) -> list[Record]:
     out = []
     for m in measured.values():
         controls = {m.exported.sha256: control_companion(m.control, m.control_info)} if m.control else None
-        out.append(make_record(m.exported, m.device, m.info, m.model, m.reference or None, m.reference_info,
+        info = complete_quantization(m.info, m.exported, m.device)  # int8 only: settings, sqnr_db, top1
+        out.append(make_record(m.exported, m.device, info, m.model, m.reference or None, m.reference_info,
                                controls))
     return out
 

@@ -7,10 +7,13 @@ so the timed call does no allocation, conversion or host/device copy of our own.
 from __future__ import annotations
 
 import abc
+import functools
+import os
 from typing import Any, Sequence
 
 import numpy as np
 
+from mnbench import model_inputs
 from mnbench.backends.kernels import KernelProfile
 from mnbench.errors import MnbenchError
 
@@ -34,6 +37,11 @@ class BenchSession(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the runtime's session and buffers; safe to call twice."""
+
+    def predict(self, array: np.ndarray) -> np.ndarray:
+        """Output 0 for `array` (one batch of the model's input), outside the bound buffers; for accuracy checks
+        such as int8 against fp32, never inside a timed loop."""
+        raise MnbenchError(f"{type(self).__name__} cannot run inputs other than its bound ones")
 
     def kernel_profile(self, *, iterations: int, warmup: int) -> KernelProfile:
         """Run `warmup` then `iterations` inferences; the runtime's per-kernel mean times over the measured ones.
@@ -68,3 +76,21 @@ def make_input(shape: Sequence[int], index: int = 0) -> np.ndarray:
     rng = np.random.default_rng(INPUT_SEED + index)
     return np.ascontiguousarray(rng.standard_normal(tuple(shape), dtype=np.float32))
 
+
+
+def make_model_input(model_path: str | os.PathLike, name: str, shape: Sequence[int], index: int, *,
+                     is_float32: bool) -> np.ndarray:
+    """The input to bind for `name`: `make_input` for a float32 input (every mnbench model); for other types
+    (a user's ONNX file) what `mnbench.model_inputs` says the graph takes, seeded alike, or a MnbenchError."""
+    if is_float32:
+        return make_input(shape, index)
+    path = os.fspath(model_path)
+    specs = _input_specs(path, os.stat(path).st_mtime_ns)
+    return model_inputs.fill(specs[name], list(shape), INPUT_SEED + index)
+
+
+@functools.lru_cache(maxsize=8)
+def _input_specs(path: str, mtime_ns: int) -> dict[str, model_inputs.InputSpec]:
+    import onnx  # only for a model with non-float32 inputs
+
+    return model_inputs.input_specs(onnx.load(path, load_external_data=False))

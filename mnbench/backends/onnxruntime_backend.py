@@ -7,6 +7,7 @@ Inputs and outputs are OrtValues bound once through IOBinding; on CUDA/TensorRT 
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -17,8 +18,9 @@ import onnx
 import onnxruntime as ort
 
 from mnbench import paths
-from mnbench.backends.base import BenchSession, concrete_shape, make_input
+from mnbench.backends.base import BenchSession, concrete_shape, make_model_input
 from mnbench.backends.kernels import KernelProfile
+from mnbench.backends.ort_quantize import optimized_graph_kernels
 from mnbench.backends.ort_trace import ort_kernel_times, read_ort_trace
 from mnbench.devices import DeviceInfo, ort_build, prepare_gpu_libraries
 from mnbench.errors import MnbenchError, exception_text
@@ -28,19 +30,20 @@ RUNS_AT_OPEN = 1
 
 # device name -> precisions it runs, and what to do instead for the others
 _PRECISIONS = {
-    "cpu": ("fp32",),
+    "cpu": ("fp32", "int8"),
     "cuda": ("fp32",),
-    "tensorrt": ("fp32", "fp16"),
-    "openvino-ep": ("fp32",),
+    "tensorrt": ("fp32", "fp16", "int8"),
+    "openvino-ep": ("fp32", "int8"),
 }
 _PRECISION_HINTS = {
     "cpu": "ONNX Runtime's CPU provider runs fp32 models in fp32; use --device openvino for bf16/fp16 on this CPU",
-    "cuda": "the CUDA provider would need an fp16 copy of the model, which mnbench does not make; "
-            "use --device tensorrt --precision fp16",
+    "cuda": "the CUDA provider would need an fp16 copy of the model, which mnbench does not make, and it has no "
+            "int8 convolution kernels for QDQ models (it would run them in float); use --device tensorrt",
     "tensorrt": "mnbench builds fp32 or fp16 TensorRT engines; use --precision fp16",
     "openvino-ep": "the OpenVINO provider on CPU takes precision FP32 only; use --device openvino for bf16/fp16",
 }
-_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+_NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+                "tensor(int64)": np.int64, "tensor(int32)": np.int32}  # int: a user model's argmax/labels
 
 
 def _name(device: DeviceInfo | str) -> str:
@@ -116,6 +119,8 @@ def ort_provider_options(
         trt = {
             "device_id": 0,
             "trt_fp16_enable": precision == "fp16",
+            # A QDQ model is explicitly quantized: TensorRT takes its scales, no calibration table.
+            "trt_int8_enable": precision == "int8",
             "trt_engine_cache_enable": True,
             "trt_engine_cache_path": cache,
             "trt_timing_cache_enable": True,
@@ -126,7 +131,8 @@ def ort_provider_options(
     if name == "openvino-ep":
         return [("OpenVINOExecutionProvider", {
             "device_type": "CPU",
-            "precision": precision.upper(),
+            # An int8 (QDQ) file runs its quantized layers in int8 whatever this says; the rest in FP32.
+            "precision": "FP32" if precision == "int8" else precision.upper(),
             "num_of_threads": threads,
             "num_streams": 1,
         })]
@@ -169,24 +175,31 @@ class OnnxRuntimeSession(BenchSession):
         self._session = _inference_session(device, model_path, options, precision=precision, threads=threads,
                                            models_dir=models_dir)
         io_device = "cuda" if device.is_gpu_provider else "cpu"
-        self._bind(batch, io_device)
+        self._bind(model_path, batch, io_device)
         # One run now, so a failing kernel or a wrong output shape surfaces at open, not inside a timed loop.
         try:
             self.infer()
         except Exception as exc:
             raise MnbenchError(f"{device.name}: first inference of {model_path} failed: {exc}") from None
+        quantization = None
+        if precision == "int8":
+            from mnbench.precision_readback import precision_that_ran  # loads the cost model: int8 runs only
+
+            quantization = _int8_readback(device, model_path, threads, free_dims)
+            effective_precision = precision_that_ran(quantization, "fp32") if quantization else precision
         self.info = self._describe(device, precision=precision, effective_precision=effective_precision,
                                    free_dims=free_dims, io_device=io_device)
+        if quantization is not None:
+            self.info["quantization"] = quantization
 
-    def _bind(self, batch: int, io_device: str) -> None:
+    def _bind(self, model_path: Path, batch: int, io_device: str) -> None:
         """Bind made inputs and preallocated outputs on `io_device` once, for every later `infer()`."""
         self._binding = self._session.io_binding()
         self.inputs = {}
         self._input_values = []
         for index, meta in enumerate(self._session.get_inputs()):
-            if meta.type != "tensor(float)":
-                raise MnbenchError(f"model input {meta.name!r} is {meta.type}; mnbench feeds float32 inputs")
-            array = make_input(concrete_shape(meta.name, meta.shape, batch), index)
+            array = make_model_input(model_path, meta.name, concrete_shape(meta.name, meta.shape, batch), index,
+                                     is_float32=meta.type == "tensor(float)")
             value = ort.OrtValue.ortvalue_from_numpy(array, io_device, 0)
             self._binding.bind_ortvalue_input(meta.name, value)
             self.inputs[meta.name] = array
@@ -195,7 +208,7 @@ class OnnxRuntimeSession(BenchSession):
         for meta in self._session.get_outputs():
             dtype = _NUMPY_TYPES.get(meta.type)
             if dtype is None:
-                raise MnbenchError(f"model output {meta.name!r} is {meta.type}; expected a float tensor")
+                raise MnbenchError(f"model output {meta.name!r} is {meta.type}; expected a float or integer tensor")
             # Outputs are (batch, classes): a symbolic first dim is the batch.
             shape = concrete_shape(meta.name, meta.shape, batch, what="model output")
             value = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, io_device, 0)
@@ -256,6 +269,9 @@ class OnnxRuntimeSession(BenchSession):
     def output(self, index: int = 0) -> np.ndarray:
         return self._output_values[index].numpy().copy()
 
+    def predict(self, array: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._session.get_inputs()[0].name: array})[0]
+
     def close(self) -> None:
         # The runtime frees session and buffers (host or GPU) when the last reference goes.
         self._binding = None
@@ -284,6 +300,26 @@ def _inference_session(device: DeviceInfo, model_path: Path, options: Any, *, pr
         raise MnbenchError(f"{device.name}: ONNX Runtime fell back to {', '.join(in_use)} instead of "
                            f"{device.target}; refusing to report CPU timings as {device.name}")
     return session
+
+
+def _int8_readback(device: DeviceInfo, model_path: Path, threads: int, free_dims: dict[str, int]) -> dict | None:
+    """What ran in int8, from the optimized graph the CPU provider runs; None where the provider compiles the graph
+    into an engine of its own that ONNX Runtime cannot show (TensorRT, OpenVINO)."""
+    if device.name != "cpu":
+        return None
+    stat = model_path.stat()
+    return _cpu_int8_readback(str(model_path), stat.st_mtime_ns, stat.st_size, threads,
+                              tuple(sorted(free_dims.items())))
+
+
+@functools.lru_cache(maxsize=64)
+def _cpu_int8_readback(path: str, mtime_ns: int, size: int, threads: int, free_dims: tuple) -> dict:
+    # Once per file and settings: every repetition opens fresh sessions of the same file.
+    from mnbench.precision_readback import int8_readback
+
+    options = ort_session_options("cpu", threads=threads, free_dims=dict(free_dims))
+    return int8_readback(optimized_graph_kernels(Path(path), options), path,
+                         source="onnxruntime optimized graph (SessionOptions.optimized_model_filepath)")
 
 
 def _config_entry(options: Any, key: str) -> str | None:

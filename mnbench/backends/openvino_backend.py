@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import openvino as ov
 
-from mnbench.backends.base import BenchSession, concrete_shape, make_input
+from mnbench.backends.base import BenchSession, concrete_shape, make_model_input
 from mnbench.backends.kernels import KernelProfile
 from mnbench.backends.openvino_counters import (RUNNING_MEAN_PLUGINS, counters_ms, kernel_times, mean_of_measured,
-                                               untruncated_mean_ms)
+                                               runtime_kernels, untruncated_mean_ms)
 from mnbench.devices import DeviceInfo, openvino_core
 from mnbench.errors import MnbenchError, exception_text
 
@@ -26,6 +26,9 @@ RUNS_AT_OPEN = 1
 # mnbench precision -> OpenVINO element type name, and back
 OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 MNBENCH_PRECISION = {ov_type: precision for precision, ov_type in OV_PRECISION.items()}
+# An int8 (QDQ) file: its quantized layers run in int8 from the QDQ nodes; the hint is what the rest runs in,
+# f32, so a CPU with AMX/AVX512_BF16 does not silently run them in bf16.
+OV_PRECISION["int8"] = "f32"
 # Properties read back from the compiled model into `info["settings"]`, when the device supports them.
 READ_BACK = ("PERFORMANCE_HINT", "NUM_STREAMS", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT",
              "EXECUTION_MODE_HINT", "ENABLE_CPU_PINNING", "ENABLE_HYPER_THREADING", "SCHEDULING_CORE_TYPE",
@@ -94,10 +97,8 @@ class OpenVinoSession(BenchSession):
         self._request = self._compiled.create_infer_request()
         self.inputs = {}
         for index, port in enumerate(self._compiled.inputs):
-            if port.get_element_type() != ov.Type.f32:
-                raise MnbenchError(f"model input {port.get_any_name()!r} is {port.get_element_type()}; "
-                                   "mnbench feeds float32 inputs")
-            array = make_input(shapes[port.get_any_name()], index)
+            array = make_model_input(model_path, port.get_any_name(), shapes[port.get_any_name()], index,
+                                     is_float32=port.get_element_type() == ov.Type.f32)
             # shared_memory=True: the tensor wraps the numpy buffer (the default copies it once more).
             self._request.set_input_tensor(index, ov.Tensor(array, shared_memory=True))
             self.inputs[port.get_any_name()] = array
@@ -108,16 +109,26 @@ class OpenVinoSession(BenchSession):
 
         settings = _read_back(self._compiled)
         effective = str(settings.get("INFERENCE_PRECISION_HINT", OV_PRECISION[precision]))
+        effective = MNBENCH_PRECISION.get(effective, effective)
+        quantization = None
+        if precision == "int8":
+            from mnbench.precision_readback import int8_readback, precision_that_ran  # int8 runs only
+
+            quantization = int8_readback(runtime_kernels(self._compiled), model_path,
+                                         source="openvino execution graph (runtimePrecision per node)")
+            effective = precision_that_ran(quantization, effective)
         self.info = {
             "runtime": "openvino",
             "runtime_version": ov.get_version(),
             "device": device.name,
-            "precision": MNBENCH_PRECISION.get(effective, effective),
+            "precision": effective,
             "requested_precision": precision,
             "threads": int(settings.get("INFERENCE_NUM_THREADS", threads)),
             "settings": settings,
             "inputs": {name: list(array.shape) for name, array in self.inputs.items()},
         }
+        if quantization is not None:
+            self.info["quantization"] = quantization
 
     def infer(self) -> None:
         # No inputs passed: the request runs on the tensors set once; share_outputs=True returns views of the
@@ -158,6 +169,10 @@ class OpenVinoSession(BenchSession):
 
     def output(self, index: int = 0) -> np.ndarray:
         return np.array(self._request.get_output_tensor(index).data, copy=True)
+
+    def predict(self, array: np.ndarray) -> np.ndarray:
+        # The compiled model's own request: the bound one (and its timings) stay untouched.
+        return np.array(self._compiled(array)[0], copy=True)
 
     def close(self) -> None:
         self._request = None

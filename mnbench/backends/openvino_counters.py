@@ -59,6 +59,21 @@ def kernel_times(request: Any, compiled: Any, means: dict[str, float]) -> list[K
     return kernels
 
 
+def runtime_kernels(compiled: Any) -> list[KernelTime]:
+    """Every node of the compiled model's execution graph, with the precision it runs in (`runtimePrecision`:
+    u8/i8 for an int8 convolution) and its original layers; no times (for what ran, not how long)."""
+    kernels = []
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        rt_info = op.get_rt_info()
+        text = {key: str(rt_info[key].astype(str)) for key in ("layerType", "runtimePrecision", "originalLayersNames")
+                if key in rt_info}
+        precision = text.get("runtimePrecision", "").lower()
+        kernels.append(KernelTime(name=op.get_friendly_name(), op_type=text.get("layerType", ""), time_ms=0.0,
+                                  origins=tuple(n for n in text.get("originalLayersNames", "").split(",") if n),
+                                  precision=_OV_PRECISIONS.get(precision, precision or None)))
+    return kernels
+
+
 def _runtime_layers(compiled: Any) -> dict[str, tuple[tuple[str, ...], ConvGeometry | None]]:
     """Executed node name -> (the original layers it fused, its conv geometry) from the runtime model."""
     layers = {}

@@ -21,7 +21,7 @@ def profile(
     resolution: Annotated[int, typer.Option("--resolution", "-r")] = 224,
     batch: BatchOpt = 1,
     precision: Annotated[str, typer.Option("--precision", "-p",
-                                           help="fp32, fp16 or bf16 (what ran is recorded).")] = "fp32",
+                                           help="fp32, fp16, bf16 or int8 (what ran is recorded).")] = "fp32",
     threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: physical cores).")] = None,
     iterations: Annotated[int, typer.Option("--iterations", "-n", min=1,
                                             help="Profiled inferences, after a short warm-up.")] = 50,
@@ -34,11 +34,13 @@ def profile(
     from mnbench.devices import resolve_device
     from mnbench.export import export_model
     from mnbench.profiling import profile_model, save_profiles
+    from mnbench.quantize import for_precision
 
     config = ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution, batch=batch)
     target = resolve_device(device)  # a wrong device fails before the export, not after
     with status(f"Exporting {config.slug}", enabled=fmt is Format.table) as show:
         exported = export_model(config, models_dir=models_dir, progress=show)
+        exported = for_precision(exported, precision)  # int8: the quantized file (mnbench.quantize)
     result = profile_model(exported, target, batch=batch, precision=precision, threads=threads,
                            iterations=iterations, models_dir=models_dir)
     saved = save_profiles([result], reports_dir=reports_dir) if save else None

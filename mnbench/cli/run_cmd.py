@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mnbench.cli.common import (ArchOpt, BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, ResolutionOpt, WidthOpt,
+from mnbench.cli.common import (BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, ResolutionOpt, WidthOpt,
                                 parse_archs, parse_numbers, print_json, render, stderr, stdout)
 from mnbench.errors import MnbenchError
 
@@ -16,13 +16,13 @@ VARIANT_CHOICES = {"both": ("separable", "standard"), "separable": ("separable",
 
 
 def run(
-    arch: ArchOpt = "v2",
+    arch: Annotated[str | None, typer.Option("--arch", "-a", help="One of v1, v2, v3-large, v3-small, a comma list, or 'all' (default v2; none with --model unless given).")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="Device name(s), comma-separated, or 'all' (see `mnbench devices`).")] = "cpu",
     variant: Annotated[str, typer.Option("--variant", help="separable, standard or both.")] = "both",
     width: WidthOpt = "1.0",
     resolution: ResolutionOpt = "224",
     batch: BatchOpt = 1,
-    precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16 or bf16 (what ran is recorded).")] = "fp32",
+    precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16, bf16 or int8 (what ran is recorded).")] = "fp32",
     threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: the physical cores available).")] = None,
     repetitions: Annotated[int, typer.Option("--repetitions", "-r", help="Independent measurements of each group (fresh sessions, spread over the run); intervals come from their spread.")] = 3,
     min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per model group, over all repetitions.")] = 3.0,
@@ -31,6 +31,11 @@ def run(
     reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Interleave the machine-speed reference network (what `mnbench check` normalises by).")] = True,
     controls: Annotated[bool, typer.Option("--controls/--no-controls", help="Measure each model's file a second time with frozen settings: its control, what `mnbench check` normalises by (about doubles the run).")] = True,
     peak: Annotated[bool, typer.Option("--peak/--no-peak", help="Measure each device's peak GMAC/s once per machine.")] = True,
+    cuda_graph: Annotated[bool, typer.Option("--cuda-graph", help="torch:cuda devices: replay each model from a captured CUDA graph (recorded).")] = False,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="torch devices: run models in channels_last memory format (recorded).")] = False,
+    model: Annotated[list[Path] | None, typer.Option("--model", help="Your own ONNX file (repeat for more); measured as one group, costed on its graph.")] = None,
+    label: Annotated[list[str] | None, typer.Option("--label", help="A name for each --model, in order (default: the file stem).")] = None,
+    pair: Annotated[str | None, typer.Option("--pair", help="BASELINE,CANDIDATE labels of two --model files whose speedup the report shows (default: the first two).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file (default: reports/runs/<UTC time>-<host>.json).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     models_dir: ModelsDirOpt = None,
@@ -45,13 +50,15 @@ def run(
         raise MnbenchError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANT_CHOICES)}")
     if not 0 < min_time <= max_time:
         raise MnbenchError(f"need 0 < --min-time <= --max-time, got {min_time} and {max_time}")
+    user_models = _user_models(model, label, pair, batch)
     plan = RunPlan(
-        archs=parse_archs(arch), devices=resolve_devices(device), variants=VARIANT_CHOICES[variant],
+        archs=parse_archs(arch or "v2") if arch or not user_models else [], user_models=tuple(user_models), devices=resolve_devices(device), variants=VARIANT_CHOICES[variant],
         widths=parse_numbers(width, "width", float), resolutions=parse_numbers(resolution, "resolution", int),
         batch=batch, precision=precision, threads=threads if threads is not None else physical_cores(),
         measure=MeasureSettings(min_time_s=min_time, max_time_s=max_time, target_rel_ci=target_ci,
                                 repetitions=repetitions),
         with_reference=reference, with_controls=controls, with_peak=peak,
+        torch_options={k: True for k, on in (("cuda_graph", cuda_graph), ("channels_last", channels_last)) if on},
     )
     output = output or default_output_path(reports_dir)
     _check_writable(output)
@@ -76,6 +83,17 @@ def run(
     for line in warnings:  # the last one says what helps
         stderr.print(line if line is warnings[-1] else f"warning: {line}", highlight=False, soft_wrap=True)
     print(output)
+
+
+def _user_models(paths: list[Path] | None, labels: list[str] | None, pair: str | None, batch: int) -> list:
+    """The --model files, validated and costed (mnbench.user_models); [] without --model."""
+    if not paths:
+        if labels or pair:
+            raise MnbenchError("--label and --pair name --model files; give the files with --model")
+        return []
+    from mnbench.user_models import load_user_models
+
+    return load_user_models(paths, labels=labels or (), pair=pair, batch=batch)
 
 
 def _check_writable(output: Path) -> None:
@@ -123,8 +141,11 @@ def summary_rows(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     """
     from mnbench.report.pairs import build_report
 
+    from mnbench.user_pairs import user_pair
+
     def key(r):
-        return (r["device"], r["arch"], float(r["width"]), r["resolution"], r["batch"], r["precision"])
+        arch = user_pair(r)["name"] if user_pair(r) else r["arch"]  # the report's name for a user pair's row
+        return (r["device"], arch, float(r["width"]), r["resolution"], r["batch"], r["precision"])
 
     report = build_report([(Path("this run"), doc)])
     speedups = {key(row): row for row in report.rows}
@@ -135,7 +156,7 @@ def summary_rows(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
         row |= {k: r["latency_ms"][k] for k in ("p50", "p90", "p99")}
         row["macs_m"] = r["macs"] / 1e6
         pair = speedups.get(key(r))
-        if r["variant"] == "standard" and pair is not None:
+        if r["variant"] in ("standard", "baseline") and pair is not None:
             row["theoretical"] = pair["theoretical_speedup"]
             row["realized"] = pair["realized_speedup"]
             ci = pair.get("realized_speedup_ci")

@@ -20,19 +20,22 @@ from mnbench import repetitions, results, stability
 from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
 from mnbench.paths import runs_dir
+from mnbench.report.roofline_pairs import roofline_fields, with_predicted_shares
+from mnbench.report import ablations, precision_pairs
 from mnbench.stats import ratio_of_medians_ci
+from mnbench.user_pairs import SLOTS, user_pair
 
 CONFIDENCE = 0.95
 # Every row carries these keys, in this order (json keeps them, csv and markdown show them as columns).
 ROW_FIELDS = (
     "machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "precision",
-    "macs_standard", "macs_separable", "theoretical_speedup",
+    "macs_standard", "macs_separable", "theoretical_speedup", "roofline_speedup", "roofline_error",
     "p50_ms_standard", "p50_ms_separable", "realized_speedup", "realized_speedup_ci", "efficiency",
     "repetitions", "realized_speedup_mean_ci", "realized_speedup_rerun_halfwidth", "repetitions_disagree",
     "between_repetition_sd", "within_repetition_sd", "runs", "realized_speedup_runs", "runs_spread",
     "gmacs_per_s_standard", "gmacs_per_s_separable",
     "peak_gmacs_per_s", "peak_share_standard", "peak_share_separable",
-    "n_standard", "n_separable", "source_standard", "source_separable",
+    "n_standard", "n_separable", "source_standard", "source_separable", "roofline",
 )
 UNPAIRED_FIELDS = (
     "machine", "device", "runtime", "threads", "arch", "variant", "width", "resolution", "batch", "precision",
@@ -52,16 +55,22 @@ class SourcedRecord:
     @property
     def group_key(self) -> tuple:
         r = self.record
-        return (self.machine, r["device"], r["runtime"], r["precision"], r["threads"], r["batch"])
+        # A run whose precision was not what it asked for (int8 that ran mostly float) never joins the real one.
+        precision = r["precision"] if r.get("requested_precision") in (None, r["precision"]) else \
+            f"{r['precision']} (asked {r['requested_precision']})"
+        return (self.machine, r["device"], r["runtime"], precision, r["threads"], r["batch"])
 
     @property
     def model_key(self) -> tuple:
         r = self.record
-        return (r["arch"], float(r["width"]), r["resolution"])
+        pair = user_pair(r)
+        return (pair["name"], 1.0, 0) if pair else (r["arch"], float(r["width"]), r["resolution"])
 
     @property
     def variant(self) -> str:
-        return self.record["variant"]
+        pair = user_pair(self.record)  # a user's pair: baseline in the standard slot, candidate in separable
+        return SLOTS.get(pair["role"], "model") if pair else self.record["variant"]
+
 
     @property
     def recency(self) -> tuple[str, str]:
@@ -81,11 +90,13 @@ class Report:
     load_warnings: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # figures the machine's state or the repetitions undermine
+    ablations: list[dict[str, Any]] = field(default_factory=list)  # `mnbench ablate` rows (report/ablations.py)
     records: list[SourcedRecord] = field(default_factory=list)  # the records used (newest per model), for CI formats
+    int8: list[dict[str, Any]] = field(default_factory=list)  # int8 beside fp32 (report/precision_pairs.py)
 
     @property
     def is_empty(self) -> bool:
-        return not (self.rows or self.unpaired or self.profiles)
+        return not (self.rows or self.unpaired or self.profiles or self.ablations or self.int8)
 
     def check_not_empty(self) -> None:
         if self.is_empty:
@@ -97,7 +108,7 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "unpaired": self.unpaired, "profiles": self.profiles, "machines": self.machines,
                 "peaks": self.peaks, "notes": self.notes, "skipped": self.load_warnings, "sources": self.sources,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "ablations": self.ablations, "int8": self.int8}
 
 
 def default_result_paths(reports_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -138,7 +149,8 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
         for device, peak in _mapping(doc.get("peaks")).items():
             if isinstance(peak, Mapping) and isinstance(peak.get("gmacs_per_s"), (int, float)):
                 peaks.setdefault(machine, {})[device] = dict(peak)
-        for record in doc["records"]:
+        # An ablate file's records are its own rows (below), never a speedup pair's side.
+        for record in [] if ablations.is_ablation_result(doc) else doc["records"]:
             sourced.append(SourcedRecord(machine=machine, source=source, created_utc=_created(doc), record=record))
         for profile in doc.get("profiles") if isinstance(doc.get("profiles"), list) else []:
             if isinstance(profile, Mapping):
@@ -153,7 +165,12 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
         separable, standard = by_variant.get("separable"), by_variant.get("standard")
         if separable and standard:
             row = pair_row(standard, separable, peak) | _run_spread(history.get((group, model), []))
+            row |= roofline_fields(standard.record, separable.record, peak, machines.get(group[0], {}),
+                                   row["realized_speedup"], notes)
             rows.append({key: row.get(key) for key in ROW_FIELDS})
+            if user_pair(standard.record):
+                notes.append(f"{_describe(group, model)}: the user's pair; standard columns are the baseline "
+                             f"{standard.record['arch']}, separable the candidate {separable.record['arch']}")
             if row["runs"] > 1:
                 notes.append(f"{_describe(group, model)}: realized speedup over the {row['runs']} runs of this "
                              f"host: {', '.join(f'{x:.2f}' for x in row['realized_speedup_runs'])} "
@@ -164,10 +181,14 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
         else:
             for present in by_variant.values():
                 unpaired.append(unpaired_row(present, peak))
-    return Report(rows=rows, unpaired=unpaired,
-                  profiles=sorted(profiles.values(), key=lambda p: _profile_sort_key(p)),
+    used = [item for by_variant in chosen.values() for item in by_variant.values()]
+    run_warnings += precision_pairs.int8_warnings(used)
+    return Report(rows=rows, unpaired=unpaired, int8=precision_pairs.int8_rows(used, p50_ms=p50_ms,
+                                                                             realized_speedup=realized_speedup),
+                  profiles=with_predicted_shares(sorted(profiles.values(), key=lambda p: _profile_sort_key(p)), rows),
                   machines=dict(sorted(machines.items())), peaks=dict(sorted(peaks.items())), notes=notes,
                   records=[item for by_variant in chosen.values() for item in by_variant.values()],
+                  ablations=ablations.report_rows((labels[machine_identity(d['machine'])], s, d) for s, d in docs),
                   sources=[source for source, _ in docs], warnings=stability.with_advice(run_warnings + stability.pair_warnings(rows)))
 
 
@@ -196,6 +217,7 @@ def pair_row(standard: SourcedRecord, separable: SourcedRecord, peak: Mapping[st
         **{key: std[key] for key in ("device", "runtime", "threads", "arch")},
         "width": float(std["width"]),
         **{key: std[key] for key in ("resolution", "batch", "precision")},
+        **({"arch": user_pair(std)["name"]} if user_pair(std) else {}),  # a user's pair: "<baseline>-vs-<candidate>"
         "macs_standard": std["macs"],
         "macs_separable": sep["macs"],
         "theoretical_speedup": theoretical,

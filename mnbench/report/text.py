@@ -13,7 +13,9 @@ from rich.text import Text
 
 from mnbench.report.columns import (CSV_COLUMNS, LEGEND, PAIR_COLUMNS, PROFILE_COLUMNS, UNPAIRED_COLUMNS, Column, cell,
                                     plain, profile_categories, profile_title)
+from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, display_rows
 from mnbench.report.pairs import Report
+from mnbench.report.precision_pairs import INT8_COLUMNS, INT8_LEGEND
 
 # Columns of the text table written to a file or a pipe: the pair table has 18 columns.
 TEXT_WIDTH = 240
@@ -38,6 +40,13 @@ def to_markdown(report: Report) -> str:
     parts += ["", *[f"- **{term}**: {text}" for term, text in LEGEND]]
     if report.unpaired:
         parts += ["", "## Unpaired records", "", *_markdown_table(UNPAIRED_COLUMNS, report.unpaired)]
+    if report.ablations:
+        parts += ["", "## Design claims (mnbench ablate)", "",
+                  *_markdown_table(ABLATION_COLUMNS, display_rows(report.ablations)), "",
+                  *[f"- **{term}**: {text}" for term, text in ABLATION_LEGEND]]
+    if report.int8:
+        parts += ["", "## int8 against fp32", "", *_markdown_table(INT8_COLUMNS, report.int8), "",
+                  *[f"- **{term}**: {text}" for term, text in INT8_LEGEND]]
     for profile in report.profiles:
         parts += ["", f"## Profile: {_md_escape(profile_title(profile))}", "",
                   *_markdown_table(PROFILE_COLUMNS, profile_categories(profile))]
@@ -58,6 +67,12 @@ def rich_tables(report: Report) -> list[RenderableType]:
     out: list[RenderableType] = [_rich_table("Theoretical MAC savings against realized speedup", shown, rows)]
     if report.unpaired:
         out.append(_rich_table("Unpaired records (the other variant was not run)", UNPAIRED_COLUMNS, report.unpaired))
+    if report.ablations:
+        out += [_rich_table("Design claims (mnbench ablate)", ABLATION_COLUMNS, display_rows(report.ablations)),
+                Text("\n".join(f"{term}: {text}" for term, text in ABLATION_LEGEND), style="dim")]
+    if report.int8:
+        out += [_rich_table("int8 against fp32", INT8_COLUMNS, report.int8),
+                Text("\n".join(f"{term}: {text}" for term, text in INT8_LEGEND) + "\n", style="dim")]
     for profile in report.profiles:
         out.append(_rich_table(f"Profile: {profile_title(profile)}", PROFILE_COLUMNS, profile_categories(profile)))
     legend = Text("\n".join(f"{term}: {text}" for term, text in LEGEND), style="dim")
