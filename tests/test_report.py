@@ -173,10 +173,10 @@ def test_markdown_format(report):
     text = render(report, "markdown")
     lines = text.splitlines()
     assert ("| machine | device | runtime | threads | arch | width | res | batch | precision | MACs std | MACs sep "
-            "| theoretical | p50 std (ms) | p50 sep (ms) | realized | 95% CI | realized/theor. | GMAC/s std "
+            "| theoretical | roofline | roofline err | p50 std (ms) | p50 sep (ms) | realized | 95% CI | realized/theor. | GMAC/s std "
             "| GMAC/s sep | peak std | peak sep |") in lines
     assert "| 4,866M | 569M | 8.55× |" in text
-    assert "| category | MACs | MAC share | time (ms) | time share | GMAC/s |" in lines  # the profile
+    assert "| category | MACs | MAC share | time (ms) | time share | GMAC/s | roofline share |" in lines  # the profile
     assert "**theoretical**" in text  # the legend
 
 

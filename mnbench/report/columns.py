@@ -46,6 +46,11 @@ def percent(value: float) -> str:
 
 
 @_number_or_text
+def signed_percent(value: float) -> str:
+    return f"{value:+.0%}"
+
+
+@_number_or_text
 def number(value: float) -> str:
     return f"{value:,.1f}"
 
@@ -65,6 +70,7 @@ PAIR_COLUMNS: list[Column] = [
     ("resolution", "res", plain), ("batch", "batch", plain), ("precision", "precision", plain),
     ("macs_standard", "MACs std", millions), ("macs_separable", "MACs sep", millions),
     ("theoretical_speedup", "theoretical", speedup),
+    ("roofline_speedup", "roofline", speedup), ("roofline_error", "roofline err", signed_percent),
     ("p50_ms_standard", "p50 std (ms)", ms), ("p50_ms_separable", "p50 sep (ms)", ms),
     ("realized_speedup", "realized", speedup), ("realized_speedup_ci", "95% CI", interval),
     ("efficiency", "realized/theor.", percent),
@@ -81,10 +87,12 @@ UNPAIRED_COLUMNS: list[Column] = [
 PROFILE_COLUMNS: list[Column] = [
     ("category", "category", plain), ("macs", "MACs", millions), ("mac_share", "MAC share", percent),
     ("time_ms", "time (ms)", ms), ("time_share", "time share", percent), ("gmacs_per_s", "GMAC/s", number),
+    ("predicted_time_share", "roofline share", percent),
 ]
 # csv: every row field, the CI split into two numeric columns.
 CSV_COLUMNS = ("machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "precision",
-               "macs_standard", "macs_separable", "theoretical_speedup", "p50_ms_standard", "p50_ms_separable",
+               "macs_standard", "macs_separable", "theoretical_speedup", "roofline_speedup", "roofline_error",
+               "p50_ms_standard", "p50_ms_separable",
                "realized_speedup", "realized_speedup_ci_lo", "realized_speedup_ci_hi", "efficiency",
                "gmacs_per_s_standard", "gmacs_per_s_separable", "peak_gmacs_per_s", "peak_share_standard",
                "peak_share_separable", "n_standard", "n_separable", "source_standard", "source_separable")
@@ -92,6 +100,10 @@ CSV_COLUMNS = ("machine", "device", "runtime", "threads", "arch", "width", "reso
 LEGEND = [
     ("theoretical", "MACs of standard / MACs of separable: the speedup if time followed MACs."),
     ("realized", "p50 latency of standard / p50 latency of separable, measured in the same settings."),
+    ("roofline", "predicted time standard / separable, each layer max(MACs / peak, bytes / bandwidth) + the cost "
+                 "of a layer, from the device's `mnbench peak` figures; roofline err = roofline / realized - 1. Blank "
+                 "where the run's peak has no bandwidth yet (run `mnbench peak`, then the benchmark) or the model "
+                 "files are not on this machine."),
     ("95% CI", "rerun interval of the realized speedup: where a repeat of the same command is expected to put its "
                "estimate, from the spread between the run's repetitions (schema v1 files, one repetition: a "
                "bootstrap over the raw samples, which promises more than a re-run keeps)."),
