@@ -1,113 +1,115 @@
 #!/usr/bin/env bash
-# GPU check: mnbench's `cuda` and `tensorrt` devices, end to end through the CLI, on an NVIDIA machine.
+# GPU check: mnbench's `torch:cuda` device end to end through the CLI, sized for the GPU machine this workplace
+# lends (one H200; no network; the working tree carried, at most 64 MiB; 15 minutes of device time per session;
+# Python 3.12 with torch 2.11 for CUDA 13, onnx, the CPU onnxruntime, typer, rich, matplotlib, scipy; results under
+# $OUT, at most 8 files of 16 MiB). One command, at most ~8 minutes, from the repository root:
 #
-#   OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh        # from the repository root; about 5 minutes
+#   OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh            # run it
+#   bash benchmarks/gpu_check.sh --dry-run                       # print every command with its time budget
 #
-# Steps (each one's output goes to $OUT/<step>.log, and a line per step to $OUT/summary.txt):
-#   1. a fresh venv with CPU-only torch (torch only exports the models), the project (`pip install -e .`),
-#      then onnxruntime-gpu *in place of* onnxruntime: both builds install the same `onnxruntime` folder, so the CPU
-#      build is uninstalled first, never after. CUDA/cuDNN come from onnxruntime-gpu's extras, TensorRT from its
-#      wheel; mnbench loads both into the process (mnbench.devices.prepare_gpu_libraries), no LD_LIBRARY_PATH.
-#   2. nvidia-smi, ONNX Runtime's providers, `mnbench devices`
-#   3. mnbench run --arch v1,v2 --device cuda,tensorrt --resolution 224 --output $OUT/gpu-run.json
-#   4. mnbench report $OUT/gpu-run.json --format markdown  ->  $OUT/gpu-report.md
+# Every step runs under `timeout -s INT` with its budget (SIGINT: an interrupted `mnbench run` keeps its completed
+# records), so the whole script ends within the sum of the budgets the dry run prints. A failed step is logged
+# and the script goes on. ONNX Runtime's `cuda` and `tensorrt` devices are measured too, but only where
+# onnxruntime-gpu is importable (never on the lent machine, whose onnxruntime is the CPU build), so users with their
+# own GPU machine run this same script.
 #
-# Knobs (environment):
-#   OUT           logs and results (default ./gpu-check-out)
-#   WORK          scratch: venv, exported models, TensorRT engine cache (default a new temp folder)
-#   PYTHON        interpreter for the venv (default python3; onnxruntime-gpu needs >= 3.11)
-#   WHEELHOUSE    a folder of downloaded wheels: install from it only (pip --no-index), for machines without PyPI
-#   TORCH_SPEC    default "torch==2.13.*"; TORCH_INDEX default https://download.pytorch.org/whl/cpu
-#   ORT_GPU_SPEC  default "onnxruntime-gpu[cuda,cudnn]". Recent wheels are built for CUDA 13 (driver >= 580);
-#                 on a CUDA 12 driver pin a CUDA 12 build here (TRT_SPEC follows the driver by itself).
-#   TRT_SPEC      default "tensorrt-cu<driver's CUDA major><11" (ORT links TensorRT 10); empty to skip TensorRT
-#   RUN_TIMEOUT   seconds for the benchmark step (default 210)
-set -euo pipefail
+# What comes back in $OUT (6 files): summary.txt (one line per step), report-eager.md and report-cuda-graph.md
+# (`mnbench report`: the CUDA-graph runs go in their own report, since the report pairs records by device,
+# precision and batch and would merge them with the eager ones), report.html (eager), results.tar.gz (every
+# result file, profile, log and plot), and ort-gpu-report.md where the ORT GPU steps ran.
+#
+# Knobs (environment): OUT (default ./gpu-check-out), WORK (scratch: models, results; default a new temp folder),
+# PYTHON (default python3), DEVICE (default torch:cuda), MIN_TIME / MAX_TIME / REPETITIONS (per model group of a
+# run, over all repetitions; default 1.5 / 3 / 2).
+set -uo pipefail
 
+DRY_RUN=0
+[ "${1:-}" = "--dry-run" ] && DRY_RUN=1
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OUT:-$PWD/gpu-check-out}
-WORK=${WORK:-$(mktemp -d)}
+WORK=${WORK:-$([ $DRY_RUN -eq 1 ] && echo /tmp/mnbench-gpu-check.XXXX || mktemp -d)}
 PYTHON=${PYTHON:-python3}
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.*}
-TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
-ORT_GPU_SPEC=${ORT_GPU_SPEC:-onnxruntime-gpu[cuda,cudnn]}
-RUN_TIMEOUT=${RUN_TIMEOUT:-210}
-mkdir -p "$OUT" "$WORK"
-: >"$OUT/summary.txt"
-export MNBENCH_MODELS_DIR=${MNBENCH_MODELS_DIR:-$WORK/models}  # models and engines are too big to bring back
+DEVICE=${DEVICE:-torch:cuda}
+MIN_TIME=${MIN_TIME:-1.5}
+MAX_TIME=${MAX_TIME:-3}
+REPETITIONS=${REPETITIONS:-2}
+LIMIT_S=480  # the whole check, in seconds: 8 of the session's 15 device minutes, leaving time for one rerun
+RESULTS=$WORK/results
+export MNBENCH_MODELS_DIR=$WORK/models MNBENCH_REPORTS_DIR=$WORK/reports PYTHONUNBUFFERED=1
+export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}  # works with or without the editable install below
+MNBENCH="$PYTHON -m mnbench"
+TIMES="--min-time $MIN_TIME --max-time $MAX_TIME --repetitions $REPETITIONS"
 
-# step NAME COMMAND...: run it, log to $OUT/NAME.log, record ok/FAILED; never stops the script (best effort).
+TOTAL=0
+# step NAME BUDGET_S COMMAND...: run it under `timeout -s INT BUDGET_S`, log to $WORK/logs/NAME.log, one line to
+# summary.txt; never stops the script. In a dry run, only print the command and its budget.
 step() {
-    local name=$1 started=$SECONDS status=0
-    shift
-    echo "== $name: $*" | tee "$OUT/$name.log"
-    "$@" >>"$OUT/$name.log" 2>&1 || status=$?
-    local line="$name: $([ $status -eq 0 ] && echo ok || echo "FAILED (exit $status)") in $((SECONDS - started))s"
-    echo "$line" | tee -a "$OUT/summary.txt"
-    return 0
+    local name=$1 budget=$2 started=$SECONDS status=0
+    shift 2
+    TOTAL=$((TOTAL + budget))
+    echo "+ $*"
+    echo "  budget $budget s  ($name)"
+    [ $DRY_RUN -eq 1 ] && return 0
+    timeout -s INT -k 10 "$budget" bash -c "$*" >"$WORK/logs/$name.log" 2>&1 || status=$?
+    echo "$name: $([ $status -eq 0 ] && echo ok || echo "FAILED (exit $status)") in $((SECONDS - started)) s" \
+        | tee -a "$OUT/summary.txt"
 }
-failed() { grep -q "^$1: FAILED" "$OUT/summary.txt"; }
-
-pip_install() {
-    if [ -n "${WHEELHOUSE:-}" ]; then
-        "$VENV/bin/pip" install --no-index --find-links "$WHEELHOUSE" "$@"
-    else
-        "$VENV/bin/pip" install "$@"
-    fi
-}
-
-install_torch() {
-    if [ -n "${WHEELHOUSE:-}" ]; then pip_install "$TORCH_SPEC"; return; fi
-    # The CPU wheel is a tenth of the size of PyPI's CUDA one, and exporting needs no GPU.
-    pip_install "$TORCH_SPEC" --index-url "$TORCH_INDEX" || pip_install "$TORCH_SPEC"
+skip() {  # skip NAME REASON COMMAND...: shown in the dry run and the summary, not run, no budget
+    local name=$1 reason=$2
+    shift 2
+    echo "- $*"
+    echo "  skipped: $reason  ($name)"
+    [ $DRY_RUN -eq 1 ] || echo "$name: skipped ($reason)" >>"$OUT/summary.txt"
 }
 
-install_gpu_runtime() {
-    "$VENV/bin/pip" uninstall -y onnxruntime  # before, never after: they share the onnxruntime/ folder
-    pip_install "$ORT_GPU_SPEC" ${TRT_SPEC:+"$TRT_SPEC"}
-}
-
-runtime_report() {
-    # What mnbench sees (build, providers, GPUs), then ORT's own account of the CUDA/cuDNN libraries it loaded.
-    "$VENV/bin/python" -c 'import json; from mnbench.machine import machine_info; print(json.dumps(machine_info(), indent=1))'
-    "$VENV/bin/python" -c 'import onnxruntime as ort
-for name in ("preload_dlls", "print_debug_info"):  # ORT >= 1.21
-    getattr(ort, name, lambda: print(f"(no onnxruntime.{name} in this version)"))()'
-}
-
-write_report() {
-    "$VENV/bin/mnbench" report "$OUT/gpu-run.json" --format markdown >"$OUT/gpu-report.md"
-}
-
-# --- 0. the machine --------------------------------------------------------------------------------------------
-step nvidia-smi nvidia-smi
-CUDA_MAJOR=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9]*\).*/\1/p' | head -n1 || true)
-# ONNX Runtime's TensorRT provider links TensorRT 10 (libnvinfer.so.10); TensorRT 11 wheels would not load.
-TRT_SPEC=${TRT_SPEC-tensorrt-cu${CUDA_MAJOR:-13}<11}
-echo "driver CUDA major: ${CUDA_MAJOR:-unknown}; ORT: $ORT_GPU_SPEC; TensorRT: ${TRT_SPEC:-skipped}" | tee -a "$OUT/summary.txt"
-
-# --- 1. install ------------------------------------------------------------------------------------------------
-VENV=$WORK/venv
-step venv "$PYTHON" -m venv "$VENV"
-step pip-upgrade "$VENV/bin/pip" install --upgrade pip ${WHEELHOUSE:+--no-index --find-links "$WHEELHOUSE"}
-step install-torch install_torch
-step install-mnbench pip_install -e .
-step install-gpu-runtime install_gpu_runtime
-"$VENV/bin/pip" freeze >"$OUT/pip-freeze.txt" 2>&1 || true
-
-# --- 2. what is there ------------------------------------------------------------------------------------------
-step runtime runtime_report
-step devices "$VENV/bin/mnbench" devices
-
-# --- 3 and 4. benchmark and report -----------------------------------------------------------------------------
-step run timeout "$RUN_TIMEOUT" "$VENV/bin/mnbench" run --arch v1,v2 --device cuda,tensorrt --resolution 224 \
-    --output "$OUT/gpu-run.json"
-if [ -s "$OUT/gpu-run.json" ]; then
-    step report write_report
-    if [ -s "$OUT/gpu-report.md" ]; then cat "$OUT/gpu-report.md"; fi
+if [ $DRY_RUN -eq 0 ]; then
+    mkdir -p "$OUT" "$WORK/logs" "$RESULTS/eager" "$RESULTS/cuda-graph" "$RESULTS/ort-gpu" "$MNBENCH_REPORTS_DIR/profiles"
+    : >"$OUT/summary.txt"
 fi
 
-echo "== summary ($OUT/summary.txt)"
-cat "$OUT/summary.txt"
-if failed run || failed report || [ ! -s "$OUT/gpu-run.json" ]; then
-    exit 1
+# --- install from the carried tree, no network; then what is there -------------------------------------------------
+step install 25 "cd '$ROOT' && $PYTHON -m pip install -q --no-deps --no-build-isolation --no-index -e . || echo 'pip install failed: using PYTHONPATH=$ROOT'"
+step devices 20 "nvidia-smi; $MNBENCH devices"
+
+# --- the torch:cuda runs: batch 1 and 64, fp32 and fp16, eager and CUDA graph --------------------------------------
+# The first run of each batch exports (and validates on the CPU) the 8 models of that batch; the first run of each
+# precision measures the device's peak once. Their budgets carry that.
+for batch in 1 64; do
+    for precision in fp32 fp16; do
+        first=$([ $precision = fp32 ] && echo 30 || echo 0)
+        peak=$([ $batch = 1 ] && echo 10 || echo 0)
+        step "run-b$batch-$precision" $((35 + first + peak)) \
+            "$MNBENCH run --arch all --device $DEVICE --batch $batch --precision $precision $TIMES --no-controls --output $RESULTS/eager/b$batch-$precision.json"
+        step "run-b$batch-$precision-graph" 35 \
+            "$MNBENCH run --arch all --device $DEVICE --batch $batch --precision $precision $TIMES --no-controls --cuda-graph --output $RESULTS/cuda-graph/b$batch-$precision.json"
+    done
+done
+
+# --- where the time goes, and what the roofline predicts ----------------------------------------------------------
+step profile 20 "$MNBENCH profile --arch v1 --variant separable --device $DEVICE --iterations 30 --format json > $RESULTS/eager/profile-v1-separable.json.log && $MNBENCH profile --arch v1 --variant standard --device $DEVICE --iterations 30 --format json > $RESULTS/eager/profile-v1-standard.json.log"
+if $PYTHON -m mnbench predict --help >/dev/null 2>&1; then
+    # The datasheet's roofline at both batches, and the one from the peak this check measured on the GPU.
+    step predict 15 "for b in 1 64; do $MNBENCH predict --spec h200 --arch all --batch \$b --format markdown; done > $RESULTS/predict-h200.md; $MNBENCH predict --spec this --device $DEVICE --arch all --format markdown >> $RESULTS/predict-h200.md"
+else
+    skip predict "this mnbench has no predict command" "$MNBENCH predict --spec h200 --arch all"
 fi
+
+# --- ONNX Runtime's GPU devices, only where onnxruntime-gpu is importable --------------------------------------------
+ORT_RUN="$MNBENCH run --arch v1,v2 --device cuda,tensorrt $TIMES --no-controls --output $RESULTS/ort-gpu/b1-fp32.json"
+if $PYTHON -c 'import onnxruntime as o, sys; sys.exit("CUDAExecutionProvider" not in o.get_available_providers())' 2>/dev/null; then
+    step ort-gpu-run 120 "$ORT_RUN"
+    step ort-gpu-report 10 "$MNBENCH report $RESULTS/ort-gpu --format markdown --output $OUT/ort-gpu-report.md"
+else
+    skip ort-gpu-run "onnxruntime-gpu is not importable here" "$ORT_RUN"
+fi
+
+# --- the rendered reports, then everything else packed into one file ---------------------------------------------
+step report 20 "$MNBENCH report $RESULTS/eager $MNBENCH_REPORTS_DIR/profiles --format markdown --plots $RESULTS/plots --output $OUT/report-eager.md; $MNBENCH report $RESULTS/cuda-graph --format markdown --output $OUT/report-cuda-graph.md; $MNBENCH report $RESULTS/eager --format html --output $OUT/report.html"
+step pack 5 "cp -r $WORK/logs $MNBENCH_REPORTS_DIR $RESULTS/ 2>/dev/null; tar -czf $OUT/results.tar.gz -C $WORK results"
+
+echo "budget: $TOTAL s in all (limit $LIMIT_S s)"
+if [ $DRY_RUN -eq 0 ]; then
+    cat "$OUT/summary.txt"
+    grep -q "^run-b1-fp32: ok" "$OUT/summary.txt" || exit 1
+fi
+[ $TOTAL -le $LIMIT_S ]

@@ -7,6 +7,8 @@ A device is a runtime plus where it runs:
   openvino     native OpenVINO runtime on its CPU device
   openvino:GPU native OpenVINO on another device it reports (GPU, GPU.1, NPU, ...)
   openvino-ep  ONNX Runtime, OpenVINOExecutionProvider  (the onnxruntime-openvino build)
+  torch        PyTorch on the CPU, mnbench's own nn.Module for the exported config
+  torch:cuda   PyTorch on GPU 0 (torch:cuda:N for GPU N), a CUDA or ROCm build of torch
 
 Discovery imports the runtimes lazily and caches its answers for the life of the process.
 """
@@ -32,6 +34,7 @@ from mnbench.errors import MnbenchError, exception_text
 
 ONNXRUNTIME = "onnxruntime"
 OPENVINO = "openvino"
+TORCH = "torch"  # `torch`, `torch:cuda[:N]`: PyTorch running mnbench's own modules (mnbench.backends.torch_devices)
 
 # The ONNX Runtime builds that provide the `onnxruntime` module; only one may be installed at a time.
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
@@ -119,7 +122,7 @@ def openvino_devices() -> list[str]:
 def known_device_names() -> list[str]:
     """Every device name mnbench knows here, available or not: the fixed ones plus `openvino:<dev>` per extra device."""
     extra = [f"openvino:{dev}" for dev in openvino_devices() if dev != "CPU"]
-    return ["cpu", "cuda", "tensorrt", "openvino", *extra, "openvino-ep"]
+    return ["cpu", "cuda", "tensorrt", "openvino", *extra, "openvino-ep", *_torch_device_names()]
 
 
 def list_devices(*, refresh: bool = False) -> list[DeviceInfo]:
@@ -145,11 +148,26 @@ def device_info(name: str) -> DeviceInfo:
         name = "openvino"
     if name.startswith("openvino:"):
         return _openvino_extra_device(name)
+    if name.lower().startswith("torch"):
+        return _torch_device(name)
     if name not in _FIXED_DEVICES:
         raise MnbenchError(f"unknown device {name!r}; valid devices: {', '.join(known_device_names())}, all")
     runtime, target, build = _FIXED_DEVICES[name]
     reason = _openvino_reason(target) if runtime == OPENVINO else _onnxruntime_reason(target, build)
     return DeviceInfo(name=name, runtime=runtime, available=not reason, reason=reason, target=target)
+
+
+def _torch_device_names() -> list[str]:
+    from mnbench.backends.torch_devices import torch_device_names  # imported late: mnbench.backends imports us
+
+    return torch_device_names()
+
+
+def _torch_device(name: str) -> DeviceInfo:
+    from mnbench.backends.torch_devices import torch_device_status
+
+    name, target, reason = torch_device_status(name, driver_problem=nvidia_driver_problem)
+    return DeviceInfo(name=name, runtime=TORCH, available=not reason, reason=reason, target=target)
 
 
 def _openvino_reason(ov_device: str) -> str:

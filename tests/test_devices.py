@@ -30,9 +30,10 @@ def cpu_only_providers(monkeypatch):
 def test_every_fixed_device_is_listed_and_reasons_match_availability():
     listed = devices.list_devices()
     names = [d.name for d in listed]
-    assert names[:4] == ["cpu", "cuda", "tensorrt", "openvino"] and names[-1] == "openvino-ep"
+    assert names[:4] == ["cpu", "cuda", "tensorrt", "openvino"]
+    assert names[names.index("openvino-ep") + 1:names.index("openvino-ep") + 3] == ["torch", "torch:cuda"]
     for device in listed:
-        assert device.runtime in ("onnxruntime", "openvino")
+        assert device.runtime in ("onnxruntime", "openvino", "torch")
         assert bool(device.reason) != device.available, device  # a reason exactly when unavailable
     assert by_name("cpu").available  # onnxruntime is a hard dependency
 

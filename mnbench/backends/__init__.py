@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Mapping
 
 from mnbench.backends.base import BenchSession, concrete_shape, make_input
 from mnbench.backends.kernels import ConvGeometry, KernelProfile, KernelTime
 from mnbench.config import PRECISIONS, check_choice
-from mnbench.devices import ONNXRUNTIME, DeviceInfo, default_threads, resolve_device
+from mnbench.devices import ONNXRUNTIME, TORCH, DeviceInfo, default_threads, resolve_device
 from mnbench.errors import MnbenchError
 
 __all__ = ["BenchSession", "ConvGeometry", "KernelProfile", "KernelTime", "concrete_shape", "make_input",
@@ -33,12 +34,15 @@ def open_session(
     models_dir: str | os.PathLike | None = None,
     pin_settings: bool = False,
     profile: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> BenchSession:
     """Compile `model_path` for `device` and bind inputs/outputs. Unsupported combinations are a MnbenchError.
 
     `pin_settings`: use the runtime settings frozen for the machine-speed reference (see `mnbench.reference`)
     instead of the benchmark's, so a change to the benchmark's settings never moves the reference.
-    `profile`: the same session with the runtime's profiler on, for `kernel_profile()`; never for timed runs."""
+    `profile`: the same session with the runtime's profiler on, for `kernel_profile()`; never for timed runs.
+    `options`: the torch devices' per-session settings (`cuda_graph`, `channels_last`); refused for other
+    devices, whose runtimes have no such switch here."""
     device = resolve_device(device)
     check_choice("precision", precision, PRECISIONS)
     if batch <= 0:
@@ -53,6 +57,13 @@ def open_session(
 
     # Each runtime is imported when a session on it opens: a `cpu` run never loads OpenVINO's plugins, and an
     # `openvino` run works even where a swapped ONNX Runtime build is broken.
+    if options and device.runtime != TORCH:
+        raise MnbenchError(f"{', '.join(sorted(options))} apply to the torch devices only, not to {device.name}")
+    if device.runtime == TORCH:
+        from mnbench.backends.torch_backend import TorchSession
+
+        return TorchSession(device, model_path, batch=batch, precision=precision, threads=threads,
+                            options=options, pin_settings=pin_settings, profile=profile)
     if device.runtime == ONNXRUNTIME:
         from mnbench.backends.onnxruntime_backend import OnnxRuntimeSession
 
