@@ -13,6 +13,7 @@ import re
 from html import escape
 from typing import Any, Iterable, Mapping
 
+from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, display_rows
 from mnbench.report.answer import KEEPS_MEANS, answers
 from mnbench.report.columns import (LEGEND, PAIR_COLUMNS, PROFILE_COLUMNS, UNPAIRED_COLUMNS, Column, cell, plain,
                                     profile_categories, profile_title)
@@ -57,6 +58,10 @@ def to_html(report: Report) -> str:
     if report.unpaired:
         body += ["<h2>Unpaired records</h2>", "<p>Only one variant of these models was run.</p>",
                  _table(UNPAIRED_COLUMNS, report.unpaired)]
+    if report.ablations:
+        body += ['<h2 id="ablations">Design claims (mnbench ablate)</h2>',
+                 _table(ABLATION_COLUMNS, display_rows(report.ablations)),
+                 "<dl>", *[f"<dt>{escape(t)}</dt><dd>{escape(x)}</dd>" for t, x in ABLATION_LEGEND], "</dl>"]
     others = {name: svg for name, svg in plots.items() if name != "speedup"}
     if others:
         body.append("<h2>More plots</h2>")

@@ -18,6 +18,7 @@ from matplotlib.ticker import FuncFormatter
 
 from mnbench import atomic
 from mnbench.config import CATEGORIES
+from mnbench.report.ablation_plot import ablation_figure
 from mnbench.report.columns import profile_categories
 from mnbench.report.labels import Label, place_labels
 from mnbench.report.pairs import Report
@@ -120,6 +121,8 @@ PLOTS: dict[str, tuple[str, Callable[[Report], Figure | None]]] = {
                 speedup_figure),
     "latency": ("p50 latency against MACs per inference (log axes)", latency_figure),
     "profile": ("Time share against MAC share per operator category (from the runtime profiler)", profile_figure),
+    "ablations": ("mnbench ablate: latency change against MAC change per design choice and device (95 % intervals)",
+                  ablation_figure),
 }
 
 

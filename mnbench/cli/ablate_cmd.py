@@ -1,0 +1,73 @@
+"""`mnbench ablate`: each ablated net measured beside the published one; the papers' claims judged on this device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnbench.cli.common import (ArchOpt, ModelsDirOpt, ReportsDirOpt, ResolutionOpt, WidthOpt, parse_archs,
+                                parse_numbers, print_json, render, stderr, stdout, write_text)
+from mnbench.errors import MnbenchError
+
+FORMATS = ("table", "markdown", "json")
+
+
+def ablate(
+    arch: ArchOpt = "v3-large",
+    device: Annotated[str, typer.Option("--device", "-d", help="Device name(s), comma-separated, or 'all' (see `mnbench devices`).")] = "cpu",
+    ablation: Annotated[str, typer.Option("--ablation", help="Ablation name(s), comma-separated, or 'all' (see `mnbench models --ablation list`).")] = "all",
+    width: WidthOpt = "1.0",
+    resolution: ResolutionOpt = "224",
+    precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16, bf16 or int8 (what ran is recorded).")] = "fp32",
+    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: the physical cores available).")] = None,
+    repetitions: Annotated[int, typer.Option("--repetitions", help="Independent measurements of each group (fresh sessions, spread over the run); intervals come from their spread.")] = 3,
+    min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per group (a published net and its ablations), over all repetitions.")] = 6.0,
+    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per group, over all repetitions.")] = 18.0,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file (default: reports/runs/<UTC time>-<host>-ablate.json).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, markdown or json.")] = "table",
+    models_dir: ModelsDirOpt = None,
+    reports_dir: ReportsDirOpt = None,
+) -> None:
+    """Measure each ablated net interleaved with the published one (same rounds, with repetitions); print per change
+    the cost deltas, the latency change with its 95 % interval, the papers' claim and a verdict on this device."""
+    from mnbench import results
+    from mnbench.ablate import ablation_groups, resolve_ablations, run_ablations
+    from mnbench.cli.run_cmd import _check_writable, _run_with_progress
+    from mnbench.devices import physical_cores, resolve_devices
+    from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, ablation_rows, display_rows
+    from mnbench.runner import MeasureSettings, RunInterrupted, RunPlan, default_output_path
+
+    if fmt not in FORMATS:
+        raise MnbenchError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if not 0 < min_time <= max_time:
+        raise MnbenchError(f"need 0 < --min-time <= --max-time, got {min_time} and {max_time}")
+    archs = parse_archs(arch)
+    groups = ablation_groups(resolve_ablations(archs, ablation), parse_numbers(width, "width", float),
+                             parse_numbers(resolution, "resolution", int))
+    plan = RunPlan(archs=archs, devices=resolve_devices(device), groups=groups, precision=precision,
+                   threads=threads if threads is not None else physical_cores(),
+                   measure=MeasureSettings(min_time_s=min_time, max_time_s=max_time, repetitions=repetitions),
+                   with_controls=False, with_peak=False)  # no gate reads an ablate file: no controls, no peak
+    output = output or default_output_path(reports_dir, suffix="-ablate")
+    _check_writable(output)
+    try:
+        doc = run_ablations(plan, models_dir=models_dir, reports_dir=reports_dir,
+                            run=lambda p, **kw: _run_with_progress(p, kw["models_dir"], kw["reports_dir"]))
+    except RunInterrupted:
+        stderr.print("interrupted: an ablate result needs every group, nothing written")
+        raise typer.Exit(130) from None
+    results.write_result(doc, output)
+    rows = ablation_rows(doc, machine=doc["machine"].get("hostname") or "", source=str(output))
+    if fmt == "json":
+        print_json(rows)  # stdout stays one JSON document; the path goes to stderr
+        stderr.print(str(output), highlight=False)
+        return
+    render(display_rows(rows), fmt, [(key, header) for key, header, _ in ABLATION_COLUMNS if key != "machine"],
+           title="mnbench ablate: one design choice changed, against the published net")
+    if fmt == "markdown":
+        write_text("\n" + "".join(f"- **{term}**: {text}\n" for term, text in ABLATION_LEGEND))
+    else:
+        stdout.print("\n".join(f"{term}: {text}" for term, text in ABLATION_LEGEND), style="dim", highlight=False)
+    print(output)
