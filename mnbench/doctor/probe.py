@@ -10,6 +10,7 @@ import statistics
 from typing import Any, Callable
 
 from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding
+from mnbench.stability import HOST_SLOWDOWN_LIMIT
 
 # max/min - 1 of the per-run medians. 5 % is the run-to-run spread of realized speedups issue 10 aims for: a
 # machine whose own speed moves more than that between seconds cannot deliver it.
@@ -17,7 +18,7 @@ SPREAD_UNFIT = 0.05
 SPREAD_WARN = 0.02
 # The probe's median over the best `mnbench run` has recorded here (the limit `mnbench run` warns at,
 # mnbench.stability.HOST_SLOWDOWN_LIMIT): a steady but slow machine is busy or throttled.
-HOST_SLOWDOWN_WARN = 1.25
+HOST_SLOWDOWN_WARN = HOST_SLOWDOWN_LIMIT
 MIN_PROBE_TIME_S = 1.0
 RUN_S = 1.0  # each run about a second: long enough for a stable median, short enough to see a neighbour come and go
 MIN_RUNS, MAX_RUNS = 3, 30

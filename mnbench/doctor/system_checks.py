@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnbench import machine_state
+from mnbench.stability import STEAL_LIMIT
 from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding, Host
 
 # Steal: the share of CPU time the hypervisor gave to other guests. Over 5 % every timing stretches unpredictably
 # (the limit `mnbench run` warns at, mnbench.stability.STEAL_LIMIT); a trace of it is common on shared VMs.
-STEAL_UNFIT = 0.05
+STEAL_UNFIT = STEAL_LIMIT
 STEAL_WARN = 0.01
 # Busy: the share of all CPUs' time other processes used while doctor slept (it includes no benchmark of ours).
 BUSY_UNFIT = 0.25

@@ -302,12 +302,12 @@ def check_paired(baseline_model: str | os.PathLike, model: str | os.PathLike, de
             infos.update(old=old.info, new=new.info)
             yield {"baseline": old.infer, "current": new.infer}
 
-    with open_workloads():  # fail on a bad file or setting before the first repetition's name is needed
-        name = (f"{new_path.name} vs {old_path.name} "
-                f"{resolved.name}/{infos['new'].get('runtime')} {infos['new'].get('precision')}")
+    label = f"{new_path.name} vs {old_path.name} {resolved.name}"
     measured, (comparison,) = measure_until_precise(
         open_workloads, lambda m: [compare_paired(_as_record(m["baseline"]), _as_record(m["current"]))],
-        settings, label=name, on_progress=on_progress)
+        settings, label=label, on_progress=on_progress)
+    # What ran, as the sessions reported it (a bad file or setting failed in the first repetition's opening).
+    name = f"{label}/{infos['new'].get('runtime')} {infos['new'].get('precision')}"
     measured = {k: series_of(v) for k, v in measured.items()}
     base_record = {"latency_ms": summarize(measured["baseline"].samples_ms)}
     current_record = {"latency_ms": summarize(measured["current"].samples_ms)}
