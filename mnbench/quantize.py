@@ -180,7 +180,10 @@ def _validate(path: Path) -> None:
 
 def _static_input(model_path: Path) -> tuple[str, tuple[int, ...]]:
     """The one graph input's name and static shape (a dynamic batch calibrates with batch 1)."""
-    model = onnx.load(str(model_path), load_external_data=False)
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf DecodeError and friends
+        raise MnbenchError(f"{model_path}: not a readable ONNX model ({exc})") from None
     constants = {init.name for init in model.graph.initializer}
     inputs = [value for value in model.graph.input if value.name not in constants]
     if len(inputs) != 1:
