@@ -147,3 +147,16 @@ def test_a_short_real_run_pairs_baseline_and_candidate(files, tmp_path):
     assert row["theoretical_speedup"] == pytest.approx(DENSE_MACS / SEPARABLE_MACS)
     assert (row["macs_standard"], row["macs_separable"]) == (DENSE_MACS, SEPARABLE_MACS)
     assert row["realized_speedup"] > 0 and row["repetitions"] == 2
+
+
+def test_profile_takes_a_users_file(app, files):
+    import json
+
+    result = CliRunner().invoke(app, ["profile", "--model", str(files["sep"]), "--device", "cpu", "-n", "3",
+                                      "--no-save", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    profile = json.loads(result.stdout)
+    assert profile["arch"] == "sep" and profile["macs"] == SEPARABLE_MACS
+    shares = {c["category"]: c["mac_share"] for c in profile["categories"]}
+    assert shares["depthwise"] == pytest.approx(8 * 9 * 32 * 32 / SEPARABLE_MACS)
+    assert shares["pointwise"] == pytest.approx(16 * 8 * 32 * 32 / SEPARABLE_MACS)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mnbench.cli.common import BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, note, print_json, render, status, stdout
 from mnbench.config import ModelConfig
+from mnbench.errors import MnbenchError
 
 COLUMNS = [("category", "category"), ("macs_m", "MACs (M)"), ("mac_share_pct", "MAC share"),
            ("time_ms", "time (ms)"), ("time_share_pct", "time share"), ("gmacs_per_s", "GMAC/s")]
 
 
 def profile(
-    arch: Annotated[str, typer.Option("--arch", "-a", help="v1, v2, v3-large or v3-small.")],
+    arch: Annotated[str | None, typer.Option("--arch", "-a", help="v1, v2, v3-large or v3-small (or --model).")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="One device (see `mnbench devices`).")] = "cpu",
     variant: Annotated[str, typer.Option("--variant", help="separable or standard.")] = "separable",
     width: Annotated[float, typer.Option("--width", "-w")] = 1.0,
@@ -27,20 +29,32 @@ def profile(
                                             help="Profiled inferences, after a short warm-up.")] = 50,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
     save: Annotated[bool, typer.Option("--save/--no-save", help="Write a result file for `mnbench report`.")] = True,
+    model: Annotated[Path | None, typer.Option("--model", help="Your own ONNX file instead of --arch (costed on its graph).")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="A name for --model (default: the file stem).")] = None,
     models_dir: ModelsDirOpt = None,
     reports_dir: ReportsDirOpt = None,
 ) -> None:
     """Profile one model on one device: MAC share against time share per operator category."""
+    if (arch is None) == (model is None):
+        raise MnbenchError("give --arch or --model (one of them)")
     from mnbench.devices import resolve_device
     from mnbench.export import export_model
     from mnbench.profiling import profile_model, save_profiles
     from mnbench.quantize import for_precision
 
-    config = ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution, batch=batch)
     target = resolve_device(device)  # a wrong device fails before the export, not after
-    with status(f"Exporting {config.slug}", enabled=fmt is Format.table) as show:
-        exported = export_model(config, models_dir=models_dir, progress=show)
-        exported = for_precision(exported, precision)  # int8: the quantized file (mnbench.quantize)
+    if model is not None:
+        from mnbench.user_models import load_user_models
+
+        (exported,) = load_user_models([model], labels=[label] if label else (), batch=batch)
+        config = exported.config
+        if precision == "int8":
+            raise MnbenchError("--precision int8 quantizes mnbench's own nets; give --model an int8 file instead")
+    else:
+        config = ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution, batch=batch)
+        with status(f"Exporting {config.slug}", enabled=fmt is Format.table) as show:
+            exported = export_model(config, models_dir=models_dir, progress=show)
+            exported = for_precision(exported, precision)  # int8: the quantized file (mnbench.quantize)
     result = profile_model(exported, target, batch=batch, precision=precision, threads=threads,
                            iterations=iterations, models_dir=models_dir)
     saved = save_profiles([result], reports_dir=reports_dir) if save else None
