@@ -339,7 +339,8 @@ def test_gpu_check_dry_run_lists_every_command_within_the_budget(tmp_path):
     commands = [line for line in lines if line.startswith("+ ")]
     joined = "\n".join(commands)
     assert "pip install -q --no-deps --no-build-isolation --no-index -e ." in joined
-    assert "mnbench devices" in joined and "mnbench profile" in joined and "mnbench report" in joined
+    assert "mnbench devices" in joined and "mnbench report" in joined
+    assert any("mnbench profile" in line for line in lines)  # skipped on torch devices, which do not profile
     for batch in ("1", "64"):
         for precision in ("fp32", "fp16"):
             runs = [c for c in commands if "mnbench run --arch all --device torch:cuda" in c
