@@ -110,6 +110,21 @@ def mac_shares(macs: dict[str, int], categories: dict[str, str], ran: dict[str, 
             "not_int8_layer_names": float_layers[:20], "readback": source}
 
 
+def int8_time_share_by_category(attributions: list[Any]) -> dict[str, float]:
+    """Per category, the share of its Conv/Gemm/MatMul kernels' time spent in int8 kernels (a profile of an int8
+    file: is the depthwise part the one that stayed, or ran slowly, in float?). Quantize/Dequantize kernels are
+    left out: their input is int8 but they compute no MACs."""
+    total: dict[str, float] = defaultdict(float)
+    int8: dict[str, float] = defaultdict(float)
+    for a in attributions:
+        if not a.kernel.is_mac_kernel:
+            continue
+        total[a.category] += a.kernel.time_ms
+        if a.kernel.precision == INT8:
+            int8[a.category] += a.kernel.time_ms
+    return {category: int8[category] / t for category, t in total.items() if t > 0}
+
+
 def precision_that_ran(readback: dict[str, Any] | None, float_precision: str) -> str:
     """int8 when most MACs ran in int8 kernels, else the float precision the rest ran in."""
     share = (readback or {}).get("int8_mac_share")

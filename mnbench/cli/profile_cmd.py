@@ -63,7 +63,12 @@ def profile(
     else:
         rows = [c | {"macs_m": c["macs"] / 1e6, "mac_share_pct": f"{c['mac_share']:.1%}",
                      "time_share_pct": f"{c['time_share']:.1%}"} for c in result["categories"]]
-        render(rows, fmt, COLUMNS, title=f"{config.slug} on {result['device']} ({result['runtime']}, "
+        columns = COLUMNS
+        if precision == "int8":  # how much of each category's time ran in int8 kernels
+            rows = [r | {"int8_pct": "–" if r.get("int8_time_share") is None else f"{r['int8_time_share']:.0%}"}
+                    for r in rows]
+            columns = COLUMNS + [("int8_pct", "conv time in int8")]
+        render(rows, fmt, columns, title=f"{config.slug} on {result['device']} ({result['runtime']}, "
                                          f"{result['precision']}, {result['threads']} threads): "
                                          f"{result['total_time_ms']:.3g} ms per inference")
         stdout.print(f"[dim]{_footnote(result)}[/dim]")

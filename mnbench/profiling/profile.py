@@ -58,6 +58,12 @@ def profile_model(
     attributions = attribute_kernels(measured.kernels, index, {n.name: n.category for n in cost.nodes})
     table = build_profile(attributions, cost, total_time_ms=measured.total_time_ms,
                           samples_per_graph_mac=batch if _batch_is_symbolic(model) else 1)
+    if precision == "int8":  # which categories' time ran in int8 kernels
+        from mnbench.precision_readback import int8_time_share_by_category
+
+        shares = int8_time_share_by_category(attributions)
+        for category in table["categories"]:
+            category["int8_time_share"] = shares.get(category["category"])
     return {
         "arch": config.arch if config else None,
         "variant": config.variant if config else None,
