@@ -137,3 +137,45 @@ def test_peak_is_the_best_of_the_dense_candidates(monkeypatch):
     rates = [c["gmacs_per_s"] for c in peak["candidates"]]
     assert len(rates) == 3 and peak["gmacs_per_s"] == max(rates)
     assert peak["method"] == peak["candidates"][rates.index(max(rates))]["method"]
+
+
+def test_stream_traffic_is_inputs_read_plus_output_written():
+    from mnbench.peak_workloads import STREAM_ELEMENTS, StreamWorkload
+
+    scale, add = StreamWorkload(kind="scale"), StreamWorkload(kind="add")
+    # 64 Mi float32 = 256 MiB per tensor: read once and written once, or two read and one written.
+    assert STREAM_ELEMENTS * 4 == 256 * 2**20
+    assert scale.bytes_moved == 2 * 256 * 2**20 and add.bytes_moved == 3 * 256 * 2**20
+    small = StreamWorkload(kind="add", elements=1000, batch=2)
+    assert small.bytes_moved == 3 * 2 * 1000 * 4 == count_cost(small.onnx_model()).activation_bytes
+    assert count_cost(StreamWorkload(kind="scale", elements=1000).onnx_model()).activation_bytes == 2 * 1000 * 4
+
+
+def test_layer_chain_is_many_tiny_layers():
+    from mnbench.peak_workloads import LayerChain
+
+    for kind in ("pointwise", "depthwise"):
+        cost = count_cost(LayerChain(depth=20, kind=kind).onnx_model())
+        assert len(cost.nodes) == 20 and {n.category for n in cost.nodes} == {kind}
+        assert cost.macs / 20 <= 8 * 4 * 4 * 9  # at most ~1k MACs a layer: its time is the layer's fixed cost
+
+
+def test_peak_json_has_bandwidth_and_layer_overhead(monkeypatch):
+    from mnbench.peak_workloads import LayerChain, StreamWorkload
+
+    monkeypatch.setattr(peak_module, "peak_workload", lambda _device: PeakConv(channels=16, size=8))
+    monkeypatch.setattr(peak_module, "bandwidth_candidates",
+                        lambda _device: [StreamWorkload(kind="scale", elements=2**16),
+                                         StreamWorkload(kind="add", elements=2**16)])
+    monkeypatch.setattr(peak_module, "overhead_candidates",
+                        lambda _device: [(LayerChain(depth=2), LayerChain(depth=10))])
+    peak = measure_peak("cpu", threads=1, min_time_s=0.05, max_time_s=0.2)
+    streams = peak["bandwidth_candidates"]
+    assert len(streams) == 2 and peak["gbytes_per_s"] == max(s["gbytes_per_s"] for s in streams) > 0
+    for stream in streams:
+        assert stream["gbytes_per_s"] == pytest.approx(stream["bytes_moved"] / (stream["p50_ms"] * 1e-3) / 1e9)
+    (chain,) = peak["overhead_candidates"]
+    short_ms, long_ms = chain["p50_ms"]
+    assert peak["layer_overhead_us"] == pytest.approx(max(0.0, (long_ms - short_ms) * 1e3 / 8))
+    assert "bytes" not in peak["method"] and "read + written" in peak["bandwidth_method"]
+    assert json.loads(json.dumps(peak))["layer_overhead_us"] == peak["layer_overhead_us"]  # JSON as saved
