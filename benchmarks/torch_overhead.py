@@ -65,7 +65,7 @@ def compare(name: str, device: str, threads: int, rounds: int, block: float) -> 
     exported = export_model(ModelConfig(arch=arch, width=width, resolution=resolution), progress=False)
     ratios, mnbench_p50s, bare_p50s = [], [], []
     with open_session(device, exported.path, batch=1, threads=threads) as session:
-        module, x, on_gpu = session._module, session._input, session._on_gpu  # the session's own module and input
+        module, (x,), on_gpu = session._module, session._inputs, session._on_gpu  # the session's own module and input
         for _ in range(3):
             bare_loop(module, x, block / 4, on_gpu)  # warm both sides
             session.infer()

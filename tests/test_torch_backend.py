@@ -26,6 +26,8 @@ from mnbench.config import ModelConfig
 from mnbench.devices import DeviceInfo
 from mnbench.errors import MnbenchError
 from mnbench.export import RELATIVE_TOLERANCE, export_model
+from mnbench.peak import PeakConv
+from mnbench.peak_workloads import LayerChain, StreamWorkload
 from mnbench.reference import reference_path
 from mnbench.runner import MeasureSettings, RunPlan, run_plan
 
@@ -80,7 +82,7 @@ def test_channels_last_and_bf16_are_what_ran(models):
         actual = session.output(0)
         info = session.info
     assert info["precision"] == "bf16" and info["requested_precision"] == "bf16"
-    assert info["settings"]["parameter_dtype"] == "bfloat16" and "cast" in info["settings"]["precision_method"]
+    assert info["settings"]["dtype"] == "bfloat16" and "cast" in info["settings"]["precision_method"]
     assert info["settings"]["channels_last"] and info["settings"]["memory_format"] == "channels_last"
     # bf16 keeps 8 bits of mantissa: the same network, only coarser (28 layers of rounding: 0.989 here), where
     # another network's logits would not correlate at all.
@@ -93,17 +95,30 @@ def test_the_reference_chain_runs_with_the_files_own_weights(tmp_path):
     with open_session("torch", path, batch=1, threads=1, pin_settings=True) as session:
         session.infer()
         actual = session.output(0)
-        assert "chain" in session.info["settings"]["model_source"]
+        assert "rebuilt with the file's own weights" in session.info["settings"]["model_source"]
+    assert np.max(np.abs(actual - expected)) <= 1e-4 * max(np.max(np.abs(expected)), 1.0)
+
+
+@pytest.mark.parametrize("workload", [StreamWorkload(kind="add", elements=4096), StreamWorkload(kind="scale", elements=4096),
+                                      LayerChain(depth=3, kind="depthwise"), PeakConv(channels=8, size=8, depth=2)])
+def test_the_peak_workloads_run_as_on_onnx_runtime(tmp_path, workload):
+    path = tmp_path / "w.onnx"
+    onnx.save(workload.onnx_model(), str(path))
+    _, expected = _ort_logits(path, batch=workload.batch)
+    with open_session("torch", path, batch=workload.batch, threads=1) as session:
+        session.infer()
+        actual = session.output(0)
+    assert actual.shape == expected.shape
     assert np.max(np.abs(actual - expected)) <= 1e-4 * max(np.max(np.abs(expected)), 1.0)
 
 
 def test_a_graph_that_is_not_a_conv_chain_is_refused(tmp_path):
-    graph = helper.make_graph([helper.make_node("Add", ["input", "input"], ["output"])], "g",
+    graph = helper.make_graph([helper.make_node("Softmax", ["input"], ["output"])], "g",
                               [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4])])
     path = tmp_path / "add.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
-    with pytest.raises(MnbenchError, match="Add node"):
+    with pytest.raises(MnbenchError, match="Softmax node"):
         open_session("torch", path, batch=1, threads=1)
 
 

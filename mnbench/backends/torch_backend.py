@@ -77,14 +77,16 @@ class TorchSession(BenchSession):
             torch.backends.cudnn.benchmark = CUDNN_BENCHMARK
         network = network_for(Path(model_path), batch)
         self._source = network.source
-        self.inputs = {network.input_name: make_input(network.input_shape)}
+        self.inputs = {name: make_input(shape, index) for index, (name, shape) in
+                       enumerate(network.input_shapes.items())}
         layout = torch.channels_last if self._options["channels_last"] else torch.contiguous_format
         dtype = DTYPES[precision]
         self._module = network.module.to(device=self._device, dtype=dtype, memory_format=layout).eval()
         for parameter in self._module.parameters():
             parameter.requires_grad_(False)
-        host = torch.from_numpy(self.inputs[network.input_name])
-        self._input = host.to(device=self._device, dtype=dtype).contiguous(memory_format=layout)
+        self._inputs = tuple(torch.from_numpy(array).to(device=self._device, dtype=dtype)
+                             .contiguous(memory_format=layout if array.ndim == 4 else torch.contiguous_format)
+                             for array in self.inputs.values())
         self._output: torch.Tensor | None = None
         self._graph = None
         self._first_inference(device, model_path, precision)
@@ -108,11 +110,11 @@ class TorchSession(BenchSession):
         stream.wait_stream(torch.cuda.current_stream(self._device))
         with torch.inference_mode(), torch.cuda.stream(stream):
             for _ in range(CAPTURE_WARMUP_CALLS):
-                self._module(self._input)
+                self._module(*self._inputs)
         torch.cuda.current_stream(self._device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.inference_mode(), torch.cuda.graph(graph):
-            self._output = self._module(self._input)
+            self._output = self._module(*self._inputs)
         return graph
 
     def infer(self) -> None:
@@ -120,7 +122,7 @@ class TorchSession(BenchSession):
             self._graph.replay()  # writes into the output captured with it
         else:
             with torch.inference_mode():
-                self._output = self._module(self._input)
+                self._output = self._module(*self._inputs)
         if self._on_gpu:
             torch.cuda.synchronize(self._device)
 
@@ -131,14 +133,14 @@ class TorchSession(BenchSession):
         return self._output.detach().to("cpu", torch.float32).numpy().copy()
 
     def _describe(self, device: DeviceInfo, precision: str) -> dict[str, Any]:
-        ran = str(next(self._module.parameters()).dtype).removeprefix("torch.")
+        ran = str(self._inputs[0].dtype).removeprefix("torch.")  # the module runs in its input's dtype
         settings: dict[str, Any] = {
             "torch_device": str(self._device),
             "model_source": self._source,
             "eval_mode": not self._module.training,
             "inference_mode": True,
             "precision_method": "fp32" if precision == "fp32" else f"weights and input cast to {ran} (no autocast)",
-            "parameter_dtype": ran,
+            "dtype": ran,
             "memory_format": "channels_last" if self._options["channels_last"] else "contiguous (NCHW)",
             "channels_last": bool(self._options["channels_last"]),
             "cuda_graph": self._graph is not None,
@@ -173,5 +175,5 @@ class TorchSession(BenchSession):
     def close(self) -> None:
         self._graph = None
         self._output = None
-        self._input = None
+        self._inputs = ()
         self._module = None

@@ -2,8 +2,8 @@
 
 - An export of mnbench's (its manifest beside it names the config, and the manifest's sha256 is the file's): the
   config's network from `mnbench.archs` (same seeded weights, BatchNorm folded as export folds it, eval mode).
-- Any other file must be a plain chain of Conv and Relu nodes (the machine-speed reference, the peak's dense
-  convs): rebuilt as nn.Conv2d / nn.ReLU with the file's own weights. Anything else is refused.
+- Any other file must be a small graph of Conv, Relu, Add and Mul nodes (the machine-speed reference, the peak's
+  dense convs, streaming ops and layer chains): rebuilt with the file's own weights. Anything else is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from mnbench.backends.base import concrete_shape
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
 
-CHAIN_OPS = ("Conv", "Relu")
+GRAPH_OPS = ("Conv", "Relu", "Add", "Mul")
 # Folded models kept per process: calibrating a large net's BatchNorm takes seconds on a small CPU, and every
 # repetition opens fresh sessions. Each session gets its own deep copy, so no session shares weights with another.
 _MODEL_CACHE_SIZE = 16
@@ -32,24 +32,23 @@ _MODEL_CACHE_SIZE = 16
 
 @dataclass(frozen=True, kw_only=True)
 class TorchNetwork:
-    module: nn.Module  # on the CPU, fp32, eval mode; the session's own copy
-    input_name: str
-    input_shape: list[int]
+    module: nn.Module  # on the CPU, fp32, eval mode; the session's own copy; called as module(*inputs)
+    input_shapes: dict[str, list[int]]  # in the order the module takes them
     source: str  # how the module was made, for `info["settings"]`
     config: ModelConfig | None = None
 
 
 def network_for(model_path: Path, batch: int) -> TorchNetwork:
-    """The module to run for `model_path` at `batch`, with its input's name and shape."""
+    """The module to run for `model_path` at `batch`, with its inputs' names and shapes."""
     config = _exported_config(model_path)
     if config is not None:
         dims = ["batch" if config.dynamic_batch else config.batch, 3, config.resolution, config.resolution]
-        return TorchNetwork(module=copy.deepcopy(_folded_model(config)), input_name="input",
-                            input_shape=concrete_shape("input", dims, batch), config=config,
+        return TorchNetwork(module=copy.deepcopy(_folded_model(config)), config=config,
+                            input_shapes={"input": concrete_shape("input", dims, batch)},
                             source="mnbench.archs.build_model + fold_batchnorm (the exported network)")
-    module, name, dims = conv_chain(_load(model_path))
-    return TorchNetwork(module=module, input_name=name, input_shape=concrete_shape(name, dims, batch),
-                        source="Conv/Relu chain rebuilt from the ONNX file's weights")
+    module, dims = graph_module(_load(model_path))
+    return TorchNetwork(module=module, input_shapes={name: concrete_shape(name, d, batch) for name, d in dims.items()},
+                        source="ONNX graph of Conv/Relu/Add/Mul rebuilt with the file's own weights")
 
 
 def _exported_config(model_path: Path) -> ModelConfig | None:
@@ -87,29 +86,60 @@ def _load(model_path: Path) -> onnx.ModelProto:
         raise MnbenchError(f"{model_path}: not a readable ONNX model ({exc})") from None
 
 
-def conv_chain(model: onnx.ModelProto) -> tuple[nn.Sequential, str, list]:
-    """An ONNX graph that is one chain of Conv and Relu nodes as an nn.Sequential: (module, input name, dims)."""
-    graph = model.graph
-    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    inputs = [v for v in graph.input if v.name not in weights]
-    if len(inputs) != 1 or len(graph.output) != 1:
-        raise MnbenchError("the torch devices run mnbench's exports and single-input Conv/Relu chains; "
-                           f"this graph has {len(inputs)} inputs and {len(graph.output)} outputs")
-    layers, current = [], inputs[0].name
-    for node in graph.node:
-        if node.op_type not in CHAIN_OPS:
-            raise MnbenchError(f"the torch devices run mnbench's exports (run `mnbench export`) and Conv/Relu chains; "
-                               f"this graph has a {node.op_type} node ({node.name or 'unnamed'})")
-        if not node.input or node.input[0] != current:
-            raise MnbenchError(f"node {node.name or node.op_type} does not continue the chain; the torch devices run "
-                               "only single-path Conv/Relu graphs besides mnbench's exports")
-        layers.append(_conv(node, weights) if node.op_type == "Conv" else nn.ReLU())
-        current = node.output[0]
-    if current != graph.output[0].name:
-        raise MnbenchError("the graph's output is not the end of its Conv/Relu chain")
-    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-            for d in inputs[0].type.tensor_type.shape.dim]
-    return nn.Sequential(*layers).eval(), inputs[0].name, dims
+class OnnxGraphModule(nn.Module):
+    """A small ONNX graph of Conv, Relu, Add and Mul nodes run in the file's node order (weights as parameters,
+    other constants as buffers, so `.to(device, dtype)` moves them all)."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        super().__init__()
+        graph = model.graph
+        weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+        self.input_names = [v.name for v in graph.input if v.name not in weights]
+        if len(graph.output) != 1:
+            raise MnbenchError(f"the torch devices run graphs with one output; this one has {len(graph.output)}")
+        self.output_name = graph.output[0].name
+        self.convs = nn.ModuleList()
+        self.steps: list[tuple[str, list[str], str, int]] = []
+        constants: dict[str, int] = {}
+        for node in graph.node:
+            if node.op_type not in GRAPH_OPS:
+                raise MnbenchError(f"the torch devices run mnbench's exports (run `mnbench export`) and graphs of "
+                                   f"{', '.join(GRAPH_OPS)}; this graph has a {node.op_type} node "
+                                   f"({node.name or 'unnamed'})")
+            slot = -1
+            if node.op_type == "Conv":
+                self.convs.append(_conv(node, weights))
+                slot = len(self.convs) - 1
+            inputs = list(node.input[:1] if node.op_type == "Conv" else node.input)
+            for name in inputs:
+                if name in weights and name not in constants:
+                    constants[name] = len(constants)
+                    self.register_buffer(f"constant{constants[name]}", torch.from_numpy(np.array(weights[name])))
+            self.steps.append((node.op_type, [f"constant{constants[n]}" if n in constants else n for n in inputs],
+                               node.output[0], slot))
+        self._constants = [f"constant{i}" for i in range(len(constants))]
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        values = dict(zip(self.input_names, inputs)) | {name: getattr(self, name) for name in self._constants}
+        for op, names, out, slot in self.steps:
+            if op == "Conv":
+                values[out] = self.convs[slot](values[names[0]])
+            elif op == "Relu":
+                values[out] = torch.relu(values[names[0]])
+            elif op == "Add":
+                values[out] = values[names[0]] + values[names[1]]
+            else:
+                values[out] = values[names[0]] * values[names[1]]
+        return values[self.output_name]
+
+
+def graph_module(model: onnx.ModelProto) -> tuple[OnnxGraphModule, dict[str, list]]:
+    """The graph as a module, and {input name: dims} in the graph's input order."""
+    module = OnnxGraphModule(model)
+    dims = {v.name: [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                     for d in v.type.tensor_type.shape.dim]
+            for v in model.graph.input if v.name in module.input_names}
+    return module.eval(), dims
 
 
 def _conv(node: onnx.NodeProto, weights: dict[str, np.ndarray]) -> nn.Conv2d:
