@@ -6,7 +6,7 @@ A device is a runtime plus where it runs:
   tensorrt     ONNX Runtime, TensorrtExecutionProvider  (the onnxruntime-gpu build, plus TensorRT)
   openvino     native OpenVINO runtime on its CPU device
   openvino:GPU native OpenVINO on another device it reports (GPU, GPU.1, NPU, ...)
-  openvino-ep  ONNX Runtime, OpenVINOExecutionProvider  (the onnxruntime-openvino build)
+  openvino-ep  ONNX Runtime, OpenVINOExecutionProvider  (the onnxruntime-openvino build, or the plugin)
   torch        PyTorch on the CPU, mnbench's own nn.Module for the exported config
   torch:cuda   PyTorch on GPU 0 (torch:cuda:N for GPU N), a CUDA or ROCm build of torch
 
@@ -122,7 +122,9 @@ def openvino_devices() -> list[str]:
 def known_device_names() -> list[str]:
     """Every device name mnbench knows here, available or not: the fixed ones plus `openvino:<dev>` per extra device."""
     extra = [f"openvino:{dev}" for dev in openvino_devices() if dev != "CPU"]
-    return ["cpu", "cuda", "tensorrt", "openvino", *extra, "openvino-ep", *_torch_device_names()]
+    from mnbench.backends.openvino_ep_plugin import plugin_device_names  # late: mnbench.backends imports us
+    ep_extra = plugin_device_names(build_present="OpenVINOExecutionProvider" in (ort_providers() or []))
+    return ["cpu", "cuda", "tensorrt", "openvino", *extra, "openvino-ep", *ep_extra, *_torch_device_names()]
 
 
 def list_devices(*, refresh: bool = False) -> list[DeviceInfo]:
@@ -148,6 +150,10 @@ def device_info(name: str) -> DeviceInfo:
         name = "openvino"
     if name.startswith("openvino:"):
         return _openvino_extra_device(name)
+    if name.lower().startswith("openvino-ep"):  # the onnxruntime-openvino build, else its plugin library
+        from mnbench.backends.openvino_ep_plugin import openvino_ep_status
+        name, target, reason = openvino_ep_status(name, build_reason=_onnxruntime_reason(*_FIXED_DEVICES["openvino-ep"][1:]))
+        return DeviceInfo(name=name, runtime=ONNXRUNTIME, available=not reason, reason=reason, target=target)
     if name.lower().startswith("torch"):
         return _torch_device(name)
     if name not in _FIXED_DEVICES:

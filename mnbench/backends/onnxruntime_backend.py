@@ -18,6 +18,7 @@ import onnx
 import onnxruntime as ort
 
 from mnbench import paths
+from mnbench.backends import openvino_ep_plugin
 from mnbench.backends.base import BenchSession, concrete_shape, make_model_input
 from mnbench.backends.kernels import KernelProfile
 from mnbench.backends.ort_quantize import optimized_graph_kernels
@@ -47,7 +48,8 @@ _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "ten
 
 
 def _name(device: DeviceInfo | str) -> str:
-    return device.name if isinstance(device, DeviceInfo) else device
+    name = device.name if isinstance(device, DeviceInfo) else device
+    return "openvino-ep" if name.startswith("openvino-ep") else name  # openvino-ep:GPU takes openvino-ep's options
 
 
 def check_precision(device: DeviceInfo | str, precision: str) -> str:
@@ -172,8 +174,8 @@ class OnnxRuntimeSession(BenchSession):
         if self._trace_dir is not None:
             options.enable_profiling = True
             options.profile_file_prefix = str(Path(self._trace_dir.name) / "ort-profile")
-        self._session = _inference_session(device, model_path, options, precision=precision, threads=threads,
-                                           models_dir=models_dir)
+        self._session, self._plugin = _inference_session(device, model_path, options, precision=precision,
+                                                         threads=threads, models_dir=models_dir)
         io_device = "cuda" if device.is_gpu_provider else "cpu"
         self._bind(model_path, batch, io_device)
         # One run now, so a failing kernel or a wrong output shape surfaces at open, not inside a timed loop.
@@ -241,6 +243,8 @@ class OnnxRuntimeSession(BenchSession):
                 "free_dimension_overrides": free_dims,
                 "io_binding_device": io_device,
                 "provider_options": self._session.get_provider_options(),
+                # openvino-ep through the onnxruntime-ep-openvino plugin: its library, OpenVINO device, options set
+                **({"openvino_ep_plugin": self._plugin} if self._plugin else {}),
             },
             "inputs": {name: list(array.shape) for name, array in self.inputs.items()},
         }
@@ -283,9 +287,14 @@ class OnnxRuntimeSession(BenchSession):
 
 
 def _inference_session(device: DeviceInfo, model_path: Path, options: Any, *, precision: str, threads: int,
-                       models_dir: str | os.PathLike | None) -> Any:
-    """The InferenceSession on the device's providers; a MnbenchError if it fails or falls back to another one."""
+                       models_dir: str | os.PathLike | None) -> tuple[Any, dict[str, Any] | None]:
+    """The InferenceSession on the device's providers, and what the OpenVINO plugin was given (None when it is not
+    used); a MnbenchError if it fails or falls back to another provider."""
     providers = ort_provider_options(device, precision=precision, threads=threads, models_dir=models_dir)
+    plugin = None
+    if device.target == openvino_ep_plugin.EP_NAME and openvino_ep_plugin.uses_plugin(ort):
+        plugin = openvino_ep_plugin.add_plugin_provider(ort, options, device.name, providers[0][1])
+        providers = None  # the provider is in `options` (add_provider_for_devices)
     if device.is_gpu_provider:
         prepare_gpu_libraries()
     if device.name == "tensorrt":
@@ -299,7 +308,7 @@ def _inference_session(device: DeviceInfo, model_path: Path, options: Any, *, pr
     if device.target not in in_use:
         raise MnbenchError(f"{device.name}: ONNX Runtime fell back to {', '.join(in_use)} instead of "
                            f"{device.target}; refusing to report CPU timings as {device.name}")
-    return session
+    return session, plugin
 
 
 def _int8_readback(device: DeviceInfo, model_path: Path, threads: int, free_dims: dict[str, int]) -> dict | None:
