@@ -75,8 +75,8 @@ def test_quantized_file_is_qdq_with_per_channel_symmetric_int8_weights(quantized
     assert ops.count("QuantizeLinear") >= 1 and ops.count("DequantizeLinear") >= 4
     assert ops.count("Conv") == 3 and ops.count("Gemm") == 1  # the float ops stay, wrapped in Q/DQ
     inits = {i.name: i for i in model.graph.initializer}
-    stem_dq = next(n for n in model.graph.node if n.op_type == "DequantizeLinear"
-                   and n.output[0] in next(c for c in model.graph.node if c.name == "/stem/Conv").input)
+    stem = next(c for c in model.graph.node if c.name == "/stem/Conv")
+    stem_dq = next(n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.output[0] == stem.input[1])
     assert inits[stem_dq.input[0]].data_type == TensorProto.INT8
     assert list(inits[stem_dq.input[1]].dims) == [8]  # one scale per output channel
     assert not numpy_helper.to_array(inits[stem_dq.input[2]]).any()  # symmetric: zero point 0
@@ -102,11 +102,14 @@ def test_other_settings_are_another_file(quantized):
     assert other != path and manifest["settings"]["reduce_range"] is True
 
 
-def test_reduce_range_only_without_vnni():
+def test_settings_follow_the_cpu():
     assert settings_for_cpu({"avx2", "fma"}).reduce_range is True
     assert settings_for_cpu({"avx2", "avx512f", "avx512_vnni"}).reduce_range is False
     assert settings_for_cpu({"avx2", "avx_vnni"}).reduce_range is False
     assert settings_for_cpu(set()).reduce_range is True  # unknown CPU: the safe choice
+    assert settings_for_cpu({"avx2"}).activation_type == "QUInt8"  # x86: U8S8
+    arm = settings_for_cpu({"asimd", "asimddp"}, x86=False)
+    assert (arm.activation_type, arm.reduce_range) == ("QInt8", False)  # elsewhere: the docs' S8S8
 
 
 def test_not_an_onnx_file_is_a_clear_error(tmp_path):
