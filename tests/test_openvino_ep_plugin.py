@@ -187,3 +187,32 @@ def test_the_ort_backend_opens_plugin_sessions_without_cpu_fallback(monkeypatch,
     with pytest.raises(MnbenchError, match="fell back to CPUExecutionProvider"):
         backend._inference_session(device, tmp_path / "m.onnx", options, precision="fp32", threads=2,
                                    models_dir=None)
+
+
+def test_report_sets_openvino_ep_beside_openvino_and_cpu():
+    import copy
+    import json
+    from pathlib import Path
+
+    from mnbench.report import build_report, render
+    from mnbench.results import load_result
+
+    path = Path(__file__).parent / "fixtures" / "results" / "bench-xeon-2026-11-27.json"
+    doc = load_result(path)
+    for record in [r for r in doc["records"] if r["device"] == "openvino"]:
+        ep = copy.deepcopy(record) | {"device": "openvino-ep", "runtime": "onnxruntime"}
+        ep["samples_ms"] = [x * 1.25 for x in record["samples_ms"]]  # the provider 25 % slower than native
+        ep["latency_ms"] = {k: v * 1.25 for k, v in record["latency_ms"].items()}
+        doc["records"].append(ep)
+    report = build_report([(path, doc)])
+    rows = json.loads(render(report, "json"))["openvino_ep"]
+    native = {(r["arch"], r["variant"]): r for r in doc["records"] if r["device"] == "openvino"}
+    cpu = {(r["arch"], r["variant"]): r for r in doc["records"] if r["device"] == "cpu"}
+    assert len(rows) == len(native) and all(r["ep_over_native"] == pytest.approx(1.25) for r in rows)
+    v1 = next(r for r in rows if r["model"].startswith("v1 separable"))
+    assert v1["cpu_over_ep"] == pytest.approx(cpu["v1", "separable"]["latency_ms"]["p50"]
+                                              / (1.25 * native["v1", "separable"]["latency_ms"]["p50"]))
+    assert "## openvino-ep beside openvino and cpu" in render(report, "markdown")
+    # Without openvino-ep records the section and the key stay out.
+    plain = build_report([(path, load_result(path))])
+    assert "openvino_ep" not in json.loads(render(plain, "json"))

@@ -14,14 +14,16 @@ from rich.text import Text
 from mnbench.report.columns import (CSV_COLUMNS, LEGEND, PAIR_COLUMNS, PROFILE_COLUMNS, UNPAIRED_COLUMNS, Column, cell,
                                     plain, profile_categories, profile_title)
 from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, display_rows
-from mnbench.report.pairs import Report
+from mnbench.report.pairs import Report, p50_ms
+from mnbench.report.providers import PROVIDER_COLUMNS, PROVIDER_LEGEND, provider_rows
 from mnbench.report.precision_pairs import INT8_COLUMNS, INT8_LEGEND
 
 # Columns of the text table written to a file or a pipe: the pair table has 18 columns.
 TEXT_WIDTH = 240
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.as_json(), indent=2) + "\n"
+    providers = provider_rows(report.records, p50_ms=p50_ms)
+    return json.dumps(report.as_json() | ({"openvino_ep": providers} if providers else {}), indent=2) + "\n"
 
 
 def to_csv(report: Report) -> str:
@@ -47,6 +49,9 @@ def to_markdown(report: Report) -> str:
     if report.int8:
         parts += ["", "## int8 against fp32", "", *_markdown_table(INT8_COLUMNS, report.int8), "",
                   *[f"- **{term}**: {text}" for term, text in INT8_LEGEND]]
+    if providers := provider_rows(report.records, p50_ms=p50_ms):
+        parts += ["", "## openvino-ep beside openvino and cpu", "", *_markdown_table(PROVIDER_COLUMNS, providers), "",
+                  *[f"- **{term}**: {text}" for term, text in PROVIDER_LEGEND]]
     for profile in report.profiles:
         parts += ["", f"## Profile: {_md_escape(profile_title(profile))}", "",
                   *_markdown_table(PROFILE_COLUMNS, profile_categories(profile))]
@@ -73,6 +78,9 @@ def rich_tables(report: Report) -> list[RenderableType]:
     if report.int8:
         out += [_rich_table("int8 against fp32", INT8_COLUMNS, report.int8),
                 Text("\n".join(f"{term}: {text}" for term, text in INT8_LEGEND) + "\n", style="dim")]
+    if providers := provider_rows(report.records, p50_ms=p50_ms):
+        out += [_rich_table("openvino-ep beside openvino and cpu (the provider's own cost)", PROVIDER_COLUMNS, providers),
+                Text("\n".join(f"{term}: {text}" for term, text in PROVIDER_LEGEND) + "\n", style="dim")]
     for profile in report.profiles:
         out.append(_rich_table(f"Profile: {profile_title(profile)}", PROFILE_COLUMNS, profile_categories(profile)))
     legend = Text("\n".join(f"{term}: {text}" for term, text in LEGEND), style="dim")
