@@ -58,7 +58,12 @@ class SourcedRecord:
         # A run whose precision was not what it asked for (int8 that ran mostly float) never joins the real one.
         precision = r["precision"] if r.get("requested_precision") in (None, r["precision"]) else \
             f"{r['precision']} (asked {r['requested_precision']})"
-        return (self.machine, r["device"], r["runtime"], precision, r["threads"], r["batch"])
+        # A CUDA graph or channels_last run (torch devices) is another way of running, never merged with eager:
+        # it shows as runtime `torch+cuda-graph`.
+        settings = r.get("settings") or {}
+        runtime = "+".join([r["runtime"]] + [k.replace("_", "-") for k in ("cuda_graph", "channels_last")
+                                             if settings.get(k)])
+        return (self.machine, r["device"], runtime, precision, r["threads"], r["batch"])
 
     @property
     def model_key(self) -> tuple:
