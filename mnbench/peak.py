@@ -89,7 +89,8 @@ class PeakConv:
 
 def peak_workload(device: Any) -> PeakConv:
     """A GPU needs a batch to fill it; a CPU core is saturated by one image of this size."""
-    on_gpu = getattr(device, "is_gpu_provider", False) or "GPU" in getattr(device, "target", "")
+    target = str(getattr(device, "target", "") or "")
+    on_gpu = getattr(device, "is_gpu_provider", False) or "GPU" in target or target.startswith("cuda")
     return PeakConv(batch=16 if on_gpu else 1)
 
 

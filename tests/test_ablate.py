@@ -73,7 +73,7 @@ def test_latency_change_is_paired_and_follows_the_samples(doc):
 
 def test_arch_against_arch_rows_test_both_sources(doc):
     rows = [r for r in ablation_rows(doc) if r["baseline"] == "v1"]
-    assert {r["claim_source"].split(",")[0] for r in rows} == {"Zhang 2020", "ShuffleNet V2 (Ma et al. 2018)"}
+    assert {r["claim_source"].split(",")[0] for r in rows} == {"YiJie Zhang", "ShuffleNet V2 (Ma et al. 2018)"}
     assert all(r["paired_by"] == "repetition" for r in rows)
     verdicts = {r["rule"]: r["verdict"] for r in rows}  # the survey: V2 faster; ShuffleNet V2: V1 faster
     assert set(verdicts) == {"change <= +0.0%", "change >= +0.0%"}

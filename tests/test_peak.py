@@ -30,6 +30,8 @@ def test_peak_conv_macs_by_hand_and_by_the_cost_model():
 def test_gpu_devices_get_a_batch_to_fill_them():
     assert peak_workload(SimpleNamespace(is_gpu_provider=True, target="CUDAExecutionProvider")).batch > 1
     assert peak_workload(SimpleNamespace(is_gpu_provider=False, target="GPU.0")).batch > 1
+    assert peak_workload(SimpleNamespace(is_gpu_provider=False, target="cuda:0")).batch > 1  # torch:cuda
+    assert peak_workload(SimpleNamespace(is_gpu_provider=False, target="cpu")).batch == 1  # torch on the CPU
     assert peak_workload(SimpleNamespace(is_gpu_provider=False, target="CPU")).batch == 1
 
 

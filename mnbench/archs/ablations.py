@@ -18,7 +18,7 @@ from mnbench.errors import MnbenchError
 V3 = ("v3-large", "v3-small")
 V3_PAPER = "MobileNetV3 (Howard et al. 2019)"
 V2_PAPER = "MobileNetV2 (Sandler et al. 2018)"
-SURVEY = "Zhang 2020, the survey ('Research and Development of Lightweight Neural Network Mobilenet')"
+SURVEY = "YiJie Zhang, the survey ('Research and Development of Lightweight Neural Network Mobilenet'; no year in the seed text)"
 PIXEL_1 = "Google Pixel 1, single big core (TFLite)"
 
 
