@@ -289,21 +289,25 @@ def main() -> None:
                      f"regression {counts[REGRESSION]}/{n}, not passed {counts[REGRESSION] + counts[INCONCLUSIVE]}/{n}",
                      target))
 
-    # Injected into today's model: every call made 10 % and 20 % slower, full checks against the same baseline.
-    for fraction, target in ((0.10, "≥ 90 % not passed"), (0.20, "100 % regression")):
+    def full_checks(name: str, changed, count: int, first_seed: int) -> list[str]:
+        """`count` full checks against the baseline with `changed()` in force; their verdicts."""
         verdicts = []
-        for i in range(args.injected_checks):
+        for i in range(count):
             t0 = time.monotonic()
-            with models_slowed(fraction):
-                report, _ = check_baseline(baseline, dataclasses.replace(settings, seed=300 + i),
+            with changed():
+                report, _ = check_baseline(baseline, dataclasses.replace(settings, seed=first_seed + i),
                                            models_dir=models_dir)
             walls.append(time.monotonic() - t0)
             m0 = report.models[0]
             verdicts.append(m0.verdict)
-            print(f"[{conditions()}] model {fraction:+.0%} {i + 1}/{args.injected_checks}: {m0.verdict} "
-                  f"{m0.change:+.1%} [{m0.ci_low:+.1%}, {m0.ci_high:+.1%}], {walls[-1]:.1f} s", file=sys.stderr)
-        counts = tally(verdicts)
-        n = len(verdicts)
+            print(f"[{conditions()}] {name} {i + 1}/{count}: {m0.verdict} {m0.change:+.1%} "
+                  f"[{m0.ci_low:+.1%}, {m0.ci_high:+.1%}], {walls[-1]:.1f} s", file=sys.stderr)
+        return verdicts
+
+    # Injected into today's model: every call made 10 % and 20 % slower, full checks against the same baseline.
+    for fraction, target in ((0.10, "≥ 90 % not passed"), (0.20, "100 % regression")):
+        verdicts = full_checks(f"model {fraction:+.0%}", lambda: models_slowed(fraction), args.injected_checks, 300)
+        counts, n = tally(verdicts), len(verdicts)
         rows.append((f"today's model {fraction:+.0%} on every call (busy wait)", n, counts,
                      f"regression {counts[REGRESSION]}/{n}, not passed {counts[REGRESSION] + counts[INCONCLUSIVE]}/{n}",
                      target))
@@ -313,21 +317,11 @@ def main() -> None:
             for name, change in (("ONNX Runtime graph optimisations off", graph_optimisations_off),
                                  ("ONNX Runtime thread spinning off", thread_spinning_off))]
     for name, change, true_ratio in real:
-        verdicts = []
-        for i in range(args.real_checks):
-            t0 = time.monotonic()
-            with ort_sessions_changed(change):
-                report, _ = check_baseline(baseline, dataclasses.replace(settings, seed=500 + i),
-                                           models_dir=models_dir)
-            walls.append(time.monotonic() - t0)
-            m0 = report.models[0]
-            verdicts.append(m0.verdict)
-            print(f"[{conditions()}] {name} {i + 1}/{args.real_checks}: {m0.verdict} {m0.change:+.1%} "
-                  f"[{m0.ci_low:+.1%}, {m0.ci_high:+.1%}]", file=sys.stderr)
-        counts = tally(verdicts)
+        verdicts = full_checks(name, lambda: ort_sessions_changed(change), args.real_checks, 500)
+        counts, n = tally(verdicts), len(verdicts)
         target = "100 % regression" if true_ratio >= 1 + 2 * args.threshold else "report"
-        rows.append((f"real: {name} (paired: {true_ratio - 1:+.0%})", len(verdicts), counts,
-                     f"regression {counts[REGRESSION]}/{len(verdicts)}", target))
+        rows.append((f"real: {name} (paired: {true_ratio - 1:+.0%})", n, counts,
+                     f"regression {counts[REGRESSION]}/{n}", target))
 
     # One command line, end to end.
     t0 = time.monotonic()

@@ -34,6 +34,7 @@ from mnbench.backends import make_input, open_session
 from mnbench.config import ModelConfig
 from mnbench.cost import ModelCost, count_cost
 from mnbench.errors import MnbenchError
+from mnbench.hashing import file_sha256  # noqa: F401  (callers import it from here too)
 
 DEFAULT_OPSET = 17
 # 17 is the first opset with every op these nets need as one node; 20 is the TorchScript exporter's last.
@@ -98,14 +99,6 @@ def model_path_for(config: ModelConfig, *, models_dir: str | Path | None = None,
 
 def manifest_path_for(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_model(

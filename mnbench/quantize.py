@@ -29,6 +29,7 @@ import onnx
 
 from mnbench import atomic
 from mnbench.errors import MnbenchError
+from mnbench.hashing import file_sha256  # noqa: F401  (callers import it from here too)
 
 INT8 = "int8"
 # Bump when the recipe changes in a way the settings and versions in the key would not show.
@@ -100,14 +101,6 @@ def calibration_inputs(shape: tuple[int, ...], *, count: int, seed: int) -> list
     """`count` seeded standard-normal float32 inputs of `shape` (calibration and held-out sets alike)."""
     rng = np.random.default_rng(seed)
     return [np.ascontiguousarray(rng.standard_normal(shape, dtype=np.float32)) for _ in range(count)]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def quantize_model(fp32_path: str | Path, *, settings: QuantSettings | None = None,
