@@ -155,6 +155,20 @@ class Record:
                    reference=Companion.from_json(data["reference"]) if data.get("reference") else None,
                    controls={sha: Companion.from_json(c) for sha, c in controls.items()})
 
+    def extended_by(self, later: "Record") -> "Record":
+        """This record with the repetitions of `later` (the same model measured again) appended: one measurement
+        of more repetitions. Only what both measured beside the model (reference, controls) is kept."""
+        def reps(record: "Record") -> tuple[int, ...]:
+            return record.repetition_rounds or (len(record.series.round_sizes),)  # schema v1: one repetition
+
+        def both(a: Companion | None, b: Companion | None) -> Companion | None:
+            return None if a is None or b is None else Companion(SampleSeries.concat([a.series, b.series]), a.info)
+
+        controls = {sha: both(c, later.controls[sha]) for sha, c in self.controls.items() if sha in later.controls}
+        return Record(fields=self.fields, series=SampleSeries.concat([self.series, later.series]),
+                      repetition_rounds=reps(self) + reps(later), reference=both(self.reference, later.reference),
+                      controls=controls)
+
     def repetitions(self) -> list[SampleSeries]:
         """The series of each repetition (one for a schema v1 record)."""
         if not self.repetition_rounds:

@@ -231,15 +231,22 @@ def test_a_baseline_session_effect_is_not_read_as_a_change(rng):
 
 
 def test_sessions_that_differ_widen_the_interval_at_the_repetition_level(rng):
-    """Today's sessions of model and control differ by 5 % (sd) per repetition: the CI is built from the
-    repetitions, so it is at least as wide as their spread says, not as narrow as the rounds alone would make it."""
+    """Today's sessions of model and control differ by 5 % (sd) per repetition, far more than the rounds inside a
+    repetition vary: the CI is built from the repetitions, so over many checks it holds the true change (0) about
+    as often as it promises and is as wide as the sessions' spread says, not as narrow as the rounds would make it."""
     baseline = record_with_sessions(rng, [0.0] * 3, [0.0] * 3)
-    offsets = rng.normal(0, 0.05, 6)
-    current = record_with_sessions(rng, offsets, [0.0] * 6)
-    comparison = compare_records(baseline, current)
-    spread_se = float(np.std(offsets, ddof=1)) / math.sqrt(offsets.size)
-    assert comparison.df == 5.0
-    assert comparison.se >= 0.9 * spread_se
+    reps, offset_sd, covered, errors = 6, 0.05, 0, []
+    for _ in range(60):
+        current = record_with_sessions(rng, rng.normal(0, offset_sd, reps), [0.0] * reps, rounds_per_rep=4,
+                                       per_round=5)
+        comparison = compare_records(baseline, current)
+        assert comparison.df == reps - 1 and comparison.repetitions == reps
+        low, high = comparison.interval()
+        covered += low <= 0.0 <= high
+        errors.append(comparison.se)
+    assert covered >= 0.85 * 60
+    # Rounds alone would give about 0.02/sqrt(24) = 0.004; the sessions' spread gives 0.05/sqrt(6) = 0.02.
+    assert float(np.median(errors)) >= 0.7 * offset_sd / math.sqrt(reps)
 
 
 def test_a_baseline_whose_model_and_control_were_not_one_workload_is_compared_as_two_runs(rng):

@@ -29,7 +29,7 @@ def check(
     baseline: Annotated[Path | None, typer.Option("--baseline", help="Baseline result file (from `mnbench run` or `mnbench check --output`).")] = None,
     current: Annotated[Path | None, typer.Option("--current", help="Compare against this result file instead of re-measuring here.")] = None,
     threshold: Annotated[str, typer.Option("--threshold", help="Regression threshold: 10% or 0.1.")] = "10%",
-    max_time: Annotated[float, typer.Option("--max-time", help="Seconds of measuring at most, per model (a re-measurement gets as long again).")] = 20.0,
+    max_time: Annotated[float, typer.Option("--max-time", help="Seconds of measuring at most, per model (a model left undecided gets as long again).")] = 20.0,
     fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="table, json, or markdown (for $GITHUB_STEP_SUMMARY).")] = CheckFormat.table,
     junit: Annotated[Path | None, typer.Option("--junit", help="Also write JUnit XML here: one testcase per model.")] = None,
     inconclusive: Annotated[InconclusivePolicy, typer.Option("--inconclusive", help="Exit code when a model is inconclusive: pass (0), fail (1) or exit3 (3).")] = InconclusivePolicy.exit3,

@@ -25,7 +25,7 @@ from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
 from mnbench.gate.compare import (DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, REGRESSION, Comparison, GateReport,
                                   check_machine_compatible, check_settings_compatible, check_threshold,
-                                  compare_records, compare_results, decide, merge_retest, paired_change,
+                                  compare_records, compare_results, decide, merge_extension, paired_change,
                                   record_name, round_values)
 from mnbench.control import find_model_file, open_control, own_control
 from mnbench.measure import Measurement
@@ -36,7 +36,7 @@ from mnbench.results import Record
 from mnbench.stats import summarize
 
 MODEL = "model"
-RETEST_SEED_OFFSET = 1000  # a re-measurement shuffles its rounds differently from the first one
+EXTENSION_SEED_OFFSET = 1000  # an extension shuffles its rounds differently from the first measurement
 
 # (what is measured, seconds so far, the change's comparison so far)
 OnProgress = Callable[[str, float, Comparison], None]
@@ -234,9 +234,10 @@ def check_baseline(baseline_doc: dict[str, Any], settings: GateSettings = GateSe
                    models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress,
                    ) -> tuple[GateReport, dict[str, Any]]:
     """Re-measure every record of `baseline_doc` here, in the groups `mnbench run` measured together, and compare;
-    a model that regresses is re-measured once (with its group) and fails only if it regresses again. Returns the
-    report and the current result document (the latest measurement of each model), ready for
-    `results.write_result`.
+    a model the first measurement leaves undecided (a regression to confirm, or an interval still reaching above
+    the threshold) is measured as long again with its group and judged on both measurements together
+    (`compare.merge_extension`). Returns the report and the current result document (each model's whole
+    measurement), ready for `results.write_result`.
 
     MnbenchError, before anything is measured, when the baseline is from an incompatible machine or names a device
     this machine lacks.
@@ -253,29 +254,30 @@ def check_baseline(baseline_doc: dict[str, Any], settings: GateSettings = GateSe
     for record in baseline_records:
         resolve_device(record["device"])
 
-    groups = measured_together(baseline_records)
+    def measure_groups(indices, run_settings) -> dict[int, dict[str, Any]]:
+        measured = {}
+        for group in measured_together(baseline_records):
+            if set(group) & set(indices):
+                records = remeasure_group([baseline_records[i] for i in group], run_settings,
+                                          models_dir=models_dir, on_progress=on_progress)
+                measured |= dict(zip(group, records))
+        return measured
 
-    def measure_groups(indices, run_settings) -> None:
-        for group in groups:
-            if not set(group) & set(indices):
-                continue
-            records = remeasure_group([baseline_records[i] for i in group], run_settings, models_dir=models_dir,
-                                      on_progress=on_progress)
-            for i, record in zip(group, records):
-                current[i] = record
+    def judged(records: dict[int, dict[str, Any]]) -> tuple[GateReport, dict[str, Any]]:
+        doc = results.new_result(machine, [records[i] for i in range(len(baseline_records))])
+        return compare_results(baseline_doc, doc, settings.threshold, confidence=settings.confidence,
+                               mode="remeasure"), doc
 
-    current: list[dict[str, Any]] = [{}] * len(baseline_records)
-    measure_groups(range(len(baseline_records)), settings)
-    doc = results.new_result(machine, list(current))
-    report = compare_results(baseline_doc, doc, settings.threshold, confidence=settings.confidence, mode="remeasure")
-    failing = [i for i, m in enumerate(report.models) if m.verdict == REGRESSION]
-    if failing:
-        measure_groups(failing, dataclasses.replace(settings, seed=settings.seed + RETEST_SEED_OFFSET))
-        doc = results.new_result(machine, list(current))
-        retest = compare_results(baseline_doc, doc, settings.threshold, confidence=settings.confidence,
-                                 mode="remeasure")
-        report = merge_retest(report, retest)
-    return report, doc
+    current = measure_groups(range(len(baseline_records)), settings)
+    report, doc = judged(current)
+    undecided = [i for i, m in enumerate(report.models) if m.measure_more]
+    if not undecided:
+        return report, doc
+    again = measure_groups(undecided, dataclasses.replace(settings, seed=settings.seed + EXTENSION_SEED_OFFSET))
+    for i in undecided:
+        current[i] = Record.from_json(current[i]).extended_by(Record.from_json(again[i])).to_json()
+    extended, doc = judged(current)
+    return merge_extension(report, extended), doc
 
 
 def check_paired(baseline_model: str | os.PathLike, model: str | os.PathLike, device: str, *, batch: int = 1,
