@@ -445,6 +445,15 @@ def test_measuring_goes_on_until_every_model_of_a_group_is_precise():
     assert all(c.precise_enough(settings.threshold) for c in comparisons)
 
 
+def test_a_torch_baseline_is_re_measured_with_the_switches_it_ran_with(rng):
+    from mnbench.devices import resolve_device
+    from mnbench.gate.remeasure import session_options
+
+    graph = make_record(rng, device="torch", runtime="torch", settings={"cuda_graph": True, "channels_last": False})
+    assert session_options(graph, resolve_device("torch")) == {"cuda_graph": True, "channels_last": False}
+    assert session_options(make_record(rng), resolve_device("cpu")) is None  # ONNX Runtime takes no such options
+
+
 def test_records_are_re_measured_in_the_groups_run_measured_them_in(rng):
     from mnbench.gate.remeasure import measured_together
 

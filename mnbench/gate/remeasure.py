@@ -11,8 +11,10 @@ sides of the comparison, never a false regression or a masked one (`mnbench.repe
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
+import random
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -155,7 +157,8 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
                 for b in baselines]
     control_files = [_control_files(b, e, models_dir) for b, e in zip(baselines, exported)]
     infos: dict[str, Any] = {}
-    open_workloads = _session_opener(baselines, exported, control_files, device, models_dir, infos)
+    open_workloads = _session_opener(baselines, exported, control_files, device, models_dir, infos,
+                                     seed=settings.seed)
 
     def controls_of(m: dict[str, list[Measurement]], i: int) -> dict[str, Any]:
         return {sha: control_companion(m[control_workload(sha)], infos["controls"][sha]) for sha in control_files[i]}
@@ -172,38 +175,59 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
             for i, e in enumerate(exported)]
 
 
+TORCH_SWITCHES = ("cuda_graph", "channels_last")  # what `mnbench run --cuda-graph/--channels-last` set
+
+
+def session_options(record: dict[str, Any], device) -> dict[str, bool] | None:
+    """The per-session switches a torch record ran with, so today's session runs as the baseline's did (a CUDA
+    graph re-measured without its graph would be another workload); None for other runtimes, which have none."""
+    from mnbench.devices import TORCH
+
+    if getattr(device, "runtime", None) != TORCH:
+        return None
+    settings = record.get("settings") or {}
+    return {k: bool(settings[k]) for k in TORCH_SWITCHES if k in settings}
+
+
 def _session_opener(baselines: list[dict[str, Any]], exported: list, control_files: list[dict[str, Path]], device,
-                    models_dir, infos: dict[str, Any]) -> Callable[[], ContextManager[Workloads]]:
+                    models_dir, infos: dict[str, Any], seed: int = 0) -> Callable[[], ContextManager[Workloads]]:
     """A context manager factory: each call opens fresh sessions of the models, the reference and the controls
-    (a file shared by two records, an unchanged model, once) and yields their workloads; `infos` gets what ran."""
+    (a file shared by two records, an unchanged model, once) and yields their workloads; `infos` gets what ran.
+
+    Each call opens them in a new shuffled order (seeded): which session is created, allocated and warmed up first
+    must not be a constant difference between a model and its control, or it reads as a change of the model. A
+    repetition's order is then part of its variance, which the repetition-level interval carries."""
     from mnbench.backends import open_session
 
     first = baselines[0]
     precision = first.get("requested_precision") or first["precision"]
+    order_rng = random.Random(seed)
+    openers: dict[str, Callable[[], ContextManager]] = {}
+    for i, (b, e) in enumerate(zip(baselines, exported)):
+        openers[f"{MODEL}{i}"] = functools.partial(open_session, device, e.path, batch=b["batch"], precision=precision,
+                                                   threads=b["threads"], models_dir=models_dir,
+                                                   options=session_options(b, device))
+    for b, files in zip(baselines, control_files):
+        for sha, path in files.items():
+            openers.setdefault(control_workload(sha), functools.partial(
+                open_control, device, path, batch=b["batch"], precision=precision, threads=b["threads"],
+                models_dir=models_dir))
+    openers[REFERENCE_WORKLOAD] = functools.partial(open_reference, device, precision=precision,
+                                                    threads=first["threads"], models_dir=models_dir)
 
     @contextmanager
     def open_workloads() -> Iterator[Workloads]:
+        names = list(openers)
+        order_rng.shuffle(names)
         with ExitStack() as stack:
-            sessions = [stack.enter_context(open_session(device, e.path, batch=b["batch"], precision=precision,
-                                                         threads=b["threads"], models_dir=models_dir))
-                        for b, e in zip(baselines, exported)]
+            opened = {name: stack.enter_context(openers[name]()) for name in names}
+            sessions = [opened[f"{MODEL}{i}"] for i in range(len(baselines))]
             for b, session in zip(baselines, sessions):
                 check_settings_compatible(b, session.info)  # what actually runs here, not what was asked
-            reference = stack.enter_context(open_reference(device, precision=precision, threads=first["threads"],
-                                                           models_dir=models_dir))
-            controls = {}
-            for b, files in zip(baselines, control_files):
-                for sha, path in files.items():
-                    if sha not in controls:
-                        controls[sha] = stack.enter_context(open_control(
-                            device, path, batch=b["batch"], precision=precision, threads=b["threads"],
-                            models_dir=models_dir))
-            infos.update(sessions=[s.info for s in sessions], reference=reference.info,
-                         controls={sha: c.info for sha, c in controls.items()})
-            workloads = {f"{MODEL}{i}": s.infer for i, s in enumerate(sessions)}
-            workloads |= {control_workload(sha): c.infer for sha, c in controls.items()}
-            workloads[REFERENCE_WORKLOAD] = reference.infer
-            yield workloads
+            infos.update(sessions=[s.info for s in sessions], reference=opened[REFERENCE_WORKLOAD].info,
+                         controls={sha: opened[control_workload(sha)].info
+                                   for files in control_files for sha in files})
+            yield {name: session.infer for name, session in opened.items()}  # warmed up in that order too
 
     return open_workloads
 
@@ -284,7 +308,8 @@ def check_paired(baseline_model: str | os.PathLike, model: str | os.PathLike, de
                  precision: str = "fp32", threads: int | None = None, settings: GateSettings = GateSettings(),
                  models_dir: str | os.PathLike | None = None, on_progress: OnProgress = _no_progress) -> GateReport:
     """Measure two model files in alternating rounds of one process and apply the gate's verdict to the change of
-    `model` over `baseline_model`. Machine drift hits both alike within each round, so it cancels completely."""
+    `model` over `baseline_model`. Machine drift hits both alike within each round, so it cancels completely. An
+    undecided change is measured as long again and judged on all of it, as in `check_baseline`."""
     from mnbench.backends import open_session
     from mnbench.devices import resolve_device
 
@@ -305,14 +330,25 @@ def check_paired(baseline_model: str | os.PathLike, model: str | os.PathLike, de
             yield {"baseline": old.infer, "current": new.infer}
 
     label = f"{new_path.name} vs {old_path.name} {resolved.name}"
-    measured, (comparison,) = measure_until_precise(
-        open_workloads, lambda m: [compare_paired(_as_record(m["baseline"]), _as_record(m["current"]))],
-        settings, label=label, on_progress=on_progress)
-    # What ran, as the sessions reported it (a bad file or setting failed in the first repetition's opening).
-    name = f"{label}/{infos['new'].get('runtime')} {infos['new'].get('precision')}"
-    measured = {k: series_of(v) for k, v in measured.items()}
-    base_record = {"latency_ms": summarize(measured["baseline"].samples_ms)}
-    current_record = {"latency_ms": summarize(measured["current"].samples_ms)}
-    models = decide([(name, base_record, current_record, comparison)], threshold=settings.threshold,
-                    confidence=settings.confidence)
-    return GateReport(threshold=settings.threshold, confidence=settings.confidence, models=models, mode="paired")
+
+    def compare(m: dict[str, list[Measurement]]) -> list[Comparison]:
+        return [compare_paired(_as_record(m["baseline"]), _as_record(m["current"]))]
+
+    def judged(m: dict[str, list[Measurement]]) -> GateReport:
+        # What ran, as the sessions reported it (a bad file or setting failed in the first repetition's opening).
+        name = f"{label}/{infos['new'].get('runtime')} {infos['new'].get('precision')}"
+        base_record, current_record = ({"latency_ms": summarize(series_of(m[k]).samples_ms)}
+                                       for k in ("baseline", "current"))
+        models = decide([(name, base_record, current_record, compare(m)[0])], threshold=settings.threshold,
+                        confidence=settings.confidence)
+        return GateReport(threshold=settings.threshold, confidence=settings.confidence, models=models, mode="paired")
+
+    measured, _ = measure_until_precise(open_workloads, compare, settings, label=label, on_progress=on_progress)
+    report = judged(measured)
+    if not report.models[0].measure_more:
+        return report
+    # Undecided: as long again, judged on all of it (as `check_baseline` does).
+    more, _ = measure_until_precise(open_workloads, compare,
+                                    dataclasses.replace(settings, seed=settings.seed + EXTENSION_SEED_OFFSET),
+                                    label=label, on_progress=on_progress)
+    return merge_extension(report, judged({k: measured[k] + more[k] for k in measured}))
