@@ -8,8 +8,10 @@ machine is busy, becomes between-repetition variance instead of a bias (`mnbench
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import random
 import socket
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -211,19 +213,23 @@ def _measure_group(plan: RunPlan, device, exported: list, reference, repetition:
     appends each model's measurement to its entry in `kept`."""
     from mnbench.backends import open_session
 
+    # Opened in a shuffled order per repetition (seeded): which session is created and allocated first must not be a
+    # constant difference between the variants of a pair, or between a model and its control.
+    openers = {e.config.slug: functools.partial(open_session, device, e.path, batch=plan.batch,
+                                                precision=plan.precision, threads=plan.threads,
+                                                models_dir=models_dir, options=plan.options_for(device))
+               for e in exported}  # slug: unique in a group
+    if plan.with_controls:
+        openers |= {control_workload(e.sha256): functools.partial(
+            open_control, device, e.path, batch=plan.batch, precision=plan.precision, threads=plan.threads,
+            models_dir=models_dir) for e in exported}
+    names = list(openers)
+    random.Random(plan.measure.seed + repetition).shuffle(names)
     with ExitStack() as stack:
-        sessions = [stack.enter_context(open_session(device, e.path, batch=plan.batch, precision=plan.precision,
-                                                     threads=plan.threads, models_dir=models_dir,
-                                                     options=plan.options_for(device)))
-                    for e in exported]
-        workloads = {e.config.slug: s.infer for e, s in zip(exported, sessions)}  # slug: unique in a group
-        controls = {}
-        if plan.with_controls:
-            controls = {e.sha256: stack.enter_context(open_control(device, e.path, batch=plan.batch,
-                                                                   precision=plan.precision, threads=plan.threads,
-                                                                   models_dir=models_dir))
-                        for e in exported}
-            workloads |= {control_workload(sha): control.infer for sha, control in controls.items()}
+        opened = {name: stack.enter_context(openers[name]()) for name in names}
+        sessions = [opened[e.config.slug] for e in exported]
+        controls = {e.sha256: opened[control_workload(e.sha256)] for e in exported if plan.with_controls}
+        workloads = {name: session.infer for name, session in opened.items()}
         if reference is not None:
             workloads[REFERENCE_WORKLOAD] = reference.infer
         measured = measure.measure_interleaved(workloads, on_round=on_round,
