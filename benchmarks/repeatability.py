@@ -11,7 +11,8 @@
 Goals on the shared 2-core VM (issue 10): coverage >= 90 %; spread median <= 5 %, worst <= 10 %; model vs control
 within 2 % at the 90th percentile; each run <= 150 s.
 
-    python benchmarks/repeatability.py [--runs 5] [--from DIR]   # --from: recompute from result files already made
+    python benchmarks/repeatability.py [--runs 5] [--from DIR] [--threads N] [--output FILE]
+    # --from: recompute from result files already made; --threads: passed to `mnbench run` (default: its own)
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ COMMAND = ["run", "--arch", "all", "--device", "cpu,openvino"]
 GOAL_WALL_S = 150.0
 
 
-def run_all(n: int, folder: Path) -> list[tuple[Path, float]]:
+def run_all(n: int, folder: Path, extra: list[str]) -> list[tuple[Path, float]]:
     mnbench = str(Path(sys.executable).with_name("mnbench"))
     env = os.environ | {"MNBENCH_REPORTS_DIR": str(folder / "reports")}
     subprocess.run([mnbench, "models", "--format", "json"], env=env, check=True, capture_output=True)
@@ -46,7 +47,7 @@ def run_all(n: int, folder: Path) -> list[tuple[Path, float]]:
     for i in range(n):
         path = folder / f"run{i + 1}.json"
         start = time.perf_counter()
-        done = subprocess.run([mnbench, *COMMAND, "--output", str(path)], env=env, capture_output=True, text=True)
+        done = subprocess.run([mnbench, *COMMAND, *extra, "--output", str(path)], env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if done.returncode:
             sys.exit(f"run {i + 1} failed: {done.stderr[-2000:]}")
@@ -95,7 +96,7 @@ def coverage(rows_per_run: list[dict], key: str) -> tuple[int, int]:
     return hits, total
 
 
-def summarize(runs: list[tuple[Path, float]]) -> str:
+def summarize(runs: list[tuple[Path, float]], extra: list[str]) -> str:
     rows_per_run = [pair_rows(path) for path, _ in runs]
     pairs = sorted(set().union(*rows_per_run))
     lines = ["| pair | realized speedup per run | spread | last run's 95 % rerun interval |", "|---|---|---:|---|"]
@@ -112,12 +113,14 @@ def summarize(runs: list[tuple[Path, float]]) -> str:
     mean_hits, _ = coverage(rows_per_run, "realized_speedup_mean_ci")
     agreement = [x for path, _ in runs for x in control_agreement(path)]
     walls = [w for _, w in runs]
+    threads = sorted({r["threads"] for path, _ in runs for r in results.load_result(path)["records"]})
     info = machine_info()
     head = [
-        f"# Repeatability of realized speedups: {len(runs)} runs of `mnbench {' '.join(COMMAND)}`", "",
+        f"# Repeatability of realized speedups: {len(runs)} runs of `mnbench {' '.join(COMMAND + extra)}`", "",
         f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {info.get('cpu_model')}, "
         f"{info.get('logical_cpus') or os.cpu_count()} vCPUs, onnxruntime {info.get('versions', {}).get('onnxruntime')}, "
-        f"openvino {info.get('versions', {}).get('openvino')}; defaults (3 repetitions, 3-9 s per group).", "",
+        f"openvino {info.get('versions', {}).get('openvino')}; defaults (3 repetitions, 3-9 s per group); "
+        f"threads as run: {', '.join(map(str, threads))}.", "",
         f"- Coverage (B's estimate inside A's 95 % interval, {total} ordered checks): rerun interval (reported now) "
         f"**{new_hits / total:.0%}**; the same samples with the pooled bootstrap reported before {old_hits / total:.0%}; "
         f"the CI of the mean {mean_hits / total:.0%}. Goal >= 90 %.",
@@ -136,15 +139,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--from", dest="source", type=Path, help="a folder of run*.json made by an earlier call")
     parser.add_argument("--keep", type=Path, help="keep the result files in this folder")
+    parser.add_argument("--threads", type=int, help="passed to `mnbench run --threads` (default: its own)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "results" / "repeatability.md")
     args = parser.parse_args()
+    extra = ["--threads", str(args.threads)] if args.threads else []
     if args.source:
         runs = [(p, float("nan")) for p in sorted(args.source.glob("run*.json"))]
     else:
         folder = args.keep or Path(tempfile.mkdtemp(prefix="mnbench-repeat-"))
         folder.mkdir(parents=True, exist_ok=True)
-        runs = run_all(args.runs, folder)
-    text = summarize(runs)
+        runs = run_all(args.runs, folder, extra)
+    text = summarize(runs, extra)
     print(text)
     atomic.write_text(args.output, text)
 

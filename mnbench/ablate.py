@@ -66,9 +66,16 @@ def ablate_section(plan, *, models_dir: Path | None = None) -> dict[str, Any]:
 
 def run_ablations(plan, *, models_dir: Path | None = None, reports_dir: Path | None = None,
                   run: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Measure the plan (`run`: `runner.run_plan` or a wrapper with progress) and add the `ablate` section."""
-    from mnbench.runner import run_plan
+    """Measure the plan (`run`: `runner.run_plan` or a wrapper with progress) and add the `ablate` section.
+    After Ctrl-C, the `RunInterrupted` raised carries the groups measured so far with their section, so they can
+    be kept: each group (a published net and its ablations) is judged on its own."""
+    from mnbench.runner import RunInterrupted, run_plan
 
-    doc = (run or run_plan)(plan, models_dir=models_dir, reports_dir=reports_dir)
+    try:
+        doc = (run or run_plan)(plan, models_dir=models_dir, reports_dir=reports_dir)
+    except RunInterrupted as exc:
+        if exc.partial_result is not None:
+            exc.partial_result["ablate"] = ablate_section(plan, models_dir=models_dir)
+        raise
     doc["ablate"] = ablate_section(plan, models_dir=models_dir)
     return doc

@@ -169,3 +169,31 @@ def test_newest_ablate_file_wins_and_run_files_are_unaffected(doc):
     assert len(report.ablations) == len(ablation_rows(doc))
     assert {r["source"] for r in report.ablations} == {str(FIXTURE)}
     assert is_ablation_result(doc) and not is_ablation_result({"records": []})
+
+
+def test_ctrl_c_keeps_the_groups_measured_so_far(app, tmp_path, monkeypatch):
+    """Nothing a user asked to keep is lost: after Ctrl-C in the second group, the first group's records and the
+    ablate section are written (whole, no temp file left) and still give their rows."""
+    from mnbench import measure, results
+
+    real, calls = measure.measure_interleaved, {"n": 0}
+
+    def interrupted_second_time(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(measure, "measure_interleaved", interrupted_second_time)
+    monkeypatch.setenv("MNBENCH_MODELS_DIR", str(tmp_path / "models"))
+    out = tmp_path / "out" / "a.json"
+    result = CliRunner().invoke(app, ["ablate", "--arch", "v2", "--ablation", "expansion-2", "--device", "cpu",
+                                      "--width", "0.25", "--resolution", "64,96", "--repetitions", "1",
+                                      "--min-time", "0.3", "--max-time", "0.6", "--threads", "1",
+                                      "--reports-dir", str(tmp_path / "reports"), "--output", str(out)])
+    assert result.exit_code == 130, result.output
+    doc = results.load_result(out)
+    assert {(r["resolution"], r["model"].get("ablation")) for r in doc["records"]} == {(64, None), (64, "expansion-2")}
+    rows = ablation_rows(doc)
+    assert is_ablation_result(doc) and rows and {row["change"] for row in rows} == {"expansion-2"}
+    assert os.listdir(out.parent) == ["a.json"]

@@ -55,8 +55,13 @@ def ablate(
     try:
         doc = run_ablations(plan, models_dir=models_dir, reports_dir=reports_dir,
                             run=lambda p, **kw: _run_with_progress(p, kw["models_dir"], kw["reports_dir"]))
-    except RunInterrupted:
-        stderr.print("interrupted: an ablate result needs every group, nothing written")
+    except RunInterrupted as exc:
+        partial = exc.partial_result
+        if partial is not None:
+            results.write_result(partial, output)
+            stderr.print(f"interrupted: kept the {len(partial['records'])} completed records in {output}")
+        else:
+            stderr.print("interrupted before any group finished: nothing written")
         raise typer.Exit(130) from None
     results.write_result(doc, output)
     rows = ablation_rows(doc, machine=doc["machine"].get("hostname") or "", source=str(output))

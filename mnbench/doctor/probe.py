@@ -93,8 +93,9 @@ def judge_probe(probe: dict[str, Any] | None) -> Finding:
         return Finding(name="stability probe", status=UNKNOWN, seen="fewer than two runs measured", why=why,
                        values=values, what_to_do="run a longer probe (--probe-time 10)")
     spread, cv = figures["spread"], figures["cv"]
+    threads = probe.get("threads")
     seen = (f"{len(medians)} runs of ~{probe.get('run_s', 0):.1f} s of the reference on {probe.get('device')} "
-            f"({probe.get('threads')} threads): medians {min(medians):.3f}–{max(medians):.3f} ms, spread "
+            f"({threads} thread{'' if threads == 1 else 's'}): medians {min(medians):.3f}–{max(medians):.3f} ms, spread "
             f"{spread:.1%}, CV {cv:.1%}")
     status = UNFIT if spread > SPREAD_UNFIT else WARN if spread > SPREAD_WARN else OK
     best = (probe.get("host_best") or {}).get("best_ms")
