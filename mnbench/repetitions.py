@@ -148,7 +148,7 @@ def repetition_rounds(samples_ms: Sequence[float], round_sizes: Sequence[int],
     return out
 
 
-def _paired_log_ratio(numerator: list[np.ndarray], denominator: list[np.ndarray]) -> tuple[float, float]:
+def paired_log_ratio(numerator: list[np.ndarray], denominator: list[np.ndarray]) -> tuple[float, float]:
     """One repetition's log(p50 num / p50 den) and its standard error. With the same rounds on both sides, the
     median over rounds of each round's log ratio: the two blocks of a round ran seconds apart at most, so a burst
     of load that hits some rounds (a neighbour's job, a noisy VM) moves a few round ratios, not the estimate."""
@@ -166,7 +166,7 @@ def ratio_estimate(numerator: list[list[np.ndarray]], denominator: list[list[np.
     same rounds, so the repetition's and the round's machine state cancel). Arguments: per repetition, its rounds."""
     if len(numerator) != len(denominator):
         raise ValueError(f"{len(numerator)} and {len(denominator)} repetitions cannot be paired")
-    parts = [_paired_log_ratio(n, d) for n, d in zip(numerator, denominator)]
+    parts = [paired_log_ratio(n, d) for n, d in zip(numerator, denominator)]
     return estimate([m for m, _ in parts], [se for _, se in parts if math.isfinite(se)])
 
 

@@ -260,10 +260,12 @@ def test_profile_of_a_real_v1_accounts_for_every_category(tiny_v1, device):
     assert profile["total_time_ms"] > 0
     assert math.fsum(n["time_ms"] for n in profile["nodes"]) == pytest.approx(profile["total_time_ms"])
     assert all(set(n) >= NODE_KEYS for n in profile["nodes"])
-    # Every depthwise and pointwise conv of the graph got its own kernel time.
+    # Every depthwise and pointwise conv of the graph got its own kernel time. OpenVINO's CPU counters are a running
+    # mean in whole microseconds, so a sub-microsecond kernel of this tiny net can honestly read 0 (seen once in a
+    # full run); none can be negative, and together they must have taken time.
     convs = [n for n in profile["nodes"] if n["category"] in ("depthwise", "pointwise")]
     assert len(convs) == sum(1 for n in tiny_v1.cost.nodes if n.category in ("depthwise", "pointwise"))
-    assert all(n["time_ms"] > 0 for n in convs)
+    assert all(n["time_ms"] >= 0 for n in convs) and sum(n["time_ms"] > 0 for n in convs) > len(convs) // 2
 
 
 def test_unsupported_precision_is_refused_before_profiling(tiny_v1):

@@ -21,7 +21,7 @@ from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
 from mnbench.paths import runs_dir
 from mnbench.report.roofline_pairs import roofline_fields, with_predicted_shares
-from mnbench.report import ablations, precision_pairs
+from mnbench.report import ablations, precision_pairs, run_history
 from mnbench.stats import ratio_of_medians_ci
 from mnbench.user_pairs import SLOTS, user_pair
 
@@ -33,6 +33,8 @@ ROW_FIELDS = (
     "p50_ms_standard", "p50_ms_separable", "realized_speedup", "realized_speedup_ci", "efficiency",
     "repetitions", "realized_speedup_mean_ci", "realized_speedup_rerun_halfwidth", "repetitions_disagree",
     "between_repetition_sd", "within_repetition_sd", "runs", "realized_speedup_runs", "runs_spread",
+    "speed_sensitivity", "speed_sensitivity_ci", "realized_speedup_at_best_speed",
+    "realized_speedup_at_best_speed_ci", "best_reference_ms",
     "gmacs_per_s_standard", "gmacs_per_s_separable",
     "peak_gmacs_per_s", "peak_share_standard", "peak_share_separable",
     "n_standard", "n_separable", "source_standard", "source_separable", "roofline",
@@ -162,14 +164,18 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
                 profiles[_profile_key(machine, profile)] = {**profile, "machine": machine, "source": source}
 
     notes: list[str] = []
-    history = _speedups_per_run(sourced)
+    per_run = _pairs_per_run(sourced)
     chosen = _newest_per_model(sourced, notes)
     rows, unpaired = [], []
     for (group, model), by_variant in sorted(chosen.items(), key=lambda item: _sort_key(*item[0])):
         peak = peaks.get(group[0], {}).get(group[1])
         separable, standard = by_variant.get("separable"), by_variant.get("standard")
         if separable and standard:
-            row = pair_row(standard, separable, peak) | _run_spread(history.get((group, model), []))
+            runs_of_pair = per_run.get((group, model), [])
+            speedups = [realized_speedup(v["standard"], v["separable"]).get("realized_speedup") for _, v in runs_of_pair]
+            row = pair_row(standard, separable, peak) | run_history.spread_fields(speedups)
+            row |= run_history.speed_fields([(src, v["standard"].record, v["separable"].record)
+                                             for src, v in runs_of_pair])
             row |= roofline_fields(standard.record, separable.record, peak, machines.get(group[0], {}),
                                    row["realized_speedup"], notes)
             rows.append({key: row.get(key) for key in ROW_FIELDS})
@@ -180,6 +186,8 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
                 notes.append(f"{_describe(group, model)}: realized speedup over the {row['runs']} runs of this "
                              f"host: {', '.join(f'{x:.2f}' for x in row['realized_speedup_runs'])} "
                              f"(spread {row['runs_spread']:.0%})")
+            if row["speed_sensitivity"] is not None:
+                notes.append(run_history.speed_note(_describe(group, model), row))
             if separable.source != standard.source:
                 notes.append(f"{_describe(group, model)}: separable and standard come from different runs "
                              f"({separable.source}, {standard.source})")
@@ -293,24 +301,13 @@ def _finite(pair: tuple[float, float]) -> list[float] | None:
     return list(pair) if all(0 < x < float("inf") for x in pair) else None
 
 
-def _speedups_per_run(sourced: list[SourcedRecord]) -> dict[tuple, list[tuple[str, float]]]:
-    """(group, model) -> [(source, realized speedup)] for every file that holds both variants, oldest first."""
+def _pairs_per_run(sourced: list[SourcedRecord]) -> dict[tuple, list[tuple[str, dict[str, SourcedRecord]]]]:
+    """(group, model) -> [(source, {variant: record})] for every file that holds both variants, oldest first."""
     by_file: dict[tuple, dict[str, dict[str, SourcedRecord]]] = {}
     for item in sorted(sourced, key=lambda item: item.recency):
         by_file.setdefault((item.group_key, item.model_key), {}).setdefault(item.source, {})[item.variant] = item
-    out = {}
-    for key, files in by_file.items():
-        pairs = [(src, v) for src, v in files.items() if "standard" in v and "separable" in v]
-        speedups = [(src, realized_speedup(v["standard"], v["separable"]).get("realized_speedup")) for src, v in pairs]
-        out[key] = [(src, x) for src, x in speedups if x]
-    return out
-
-
-def _run_spread(history: list[tuple[str, float]]) -> dict[str, Any]:
-    """How the pair's realized speedup moved over the runs of this host that measured it."""
-    values = [x for _, x in history]
-    spread = max(values) / min(values) - 1 if len(values) > 1 else None
-    return {"runs": len(values), "realized_speedup_runs": values, "runs_spread": spread}
+    return {key: [(src, v) for src, v in files.items() if "standard" in v and "separable" in v]
+            for key, files in by_file.items()}
 
 
 def unpaired_row(sourced: SourcedRecord, peak: Mapping[str, Any] | None) -> dict[str, Any]:
