@@ -14,10 +14,11 @@ A fit needs at least MIN_RUNS runs and a reference that moved at least MIN_REFER
 not known and `fit` says None.
 
 The slope is the finding (which nets pay for a slow machine, and how much); the figure at best speed is
-exploratory. Checked against a second set of five runs (benchmarks/results/speed_sensitivity.md, 2026-12-03 00:20
-UTC): each set's figure fell inside the other's interval in 11 of 16 cases, and moving a single run along the line
-cut the median run-to-run spread only from 20 % to 18 %, so the report prints it beside the measured speedup,
-never in its place.
+exploratory. Two checks, each a pair of sets of five runs on one host (benchmarks/results/speed_sensitivity.md,
+2026-12-03 00:20 UTC; speed_sensitivity_2026-12-03_0946.md): each set's figure fell inside the other's interval in
+11 and 13 of 16 cases, and moving a single run along the line left the median run-to-run spread where it was
+(20 % -> 18 %, 19 % -> 20 %): the machine's speed explains the direction, not the size, of a run's deviation. So
+the report prints it beside the measured speedup, never in its place.
 """
 from __future__ import annotations
 
