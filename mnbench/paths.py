@@ -17,5 +17,9 @@ def reports_dir(override: str | os.PathLike | None = None) -> Path:
     return Path(override or os.environ.get("MNBENCH_REPORTS_DIR") or "reports")
 
 
+# Folders of a reports dir that hold mnbench's own bookkeeping (`host_history`, `peak`), not result files.
+BOOKKEEPING_DIRS = ("host", "peaks")
+
+
 def runs_dir(reports: str | os.PathLike | None = None) -> Path:
     return reports_dir(reports) / "runs"

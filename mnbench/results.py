@@ -30,6 +30,7 @@ import numpy as np
 
 from mnbench import atomic, repetitions
 from mnbench.errors import MnbenchError
+from mnbench.paths import BOOKKEEPING_DIRS
 from mnbench.stats import summarize, throughput_ips
 
 SCHEMA_VERSION = 2
@@ -243,11 +244,13 @@ def load_result(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def result_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Expand files and folders (recursively, *.json) into a sorted file list; a missing path is a MnbenchError."""
+    """Expand files and folders (recursively, *.json, leaving out mnbench's bookkeeping folders) into a sorted file
+    list; a missing path is a MnbenchError."""
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*.json") if not q.name.startswith(".")))
+            found.extend(sorted(q for q in p.rglob("*.json") if not q.name.startswith(".")
+                                and not set(q.relative_to(p).parts[:-1]) & set(BOOKKEEPING_DIRS)))
         elif p.is_file():
             found.append(p)
         else:

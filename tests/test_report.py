@@ -134,6 +134,20 @@ def test_damaged_file_is_skipped_with_a_warning_naming_it(report):
     assert with_damaged.rows == report.rows
 
 
+def test_a_whole_reports_folder_reads_without_warnings_about_its_bookkeeping(tmp_path, report):
+    # `mnbench report reports/`: the host's best reference speed and the peaks are mnbench's files, not results.
+    import shutil
+    shutil.copytree(RESULTS, tmp_path / "runs")
+    for folder, name in (("host", "reference_best.json"), ("peaks", "vm.json")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text(json.dumps({"schema_version": 1, "host": "vm"}))
+    whole = load_report([tmp_path])
+    assert whole.load_warnings == []
+    def speedups(rows):
+        return [(r["machine"], r["device"], r["arch"], r["realized_speedup"]) for r in rows]
+    assert speedups(whole.rows) == speedups(report.rows)
+
+
 def test_missing_path_is_a_mnbench_error(tmp_path):
     with pytest.raises(MnbenchError, match="no such file or folder"):
         load_report([tmp_path / "nope"])
