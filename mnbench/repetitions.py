@@ -15,6 +15,11 @@ Two intervals, both from Student's t with R - 1 degrees of freedom over the R re
 s is the between-repetition standard deviation, but never less than the within-repetition noise of one value
 (a binomial order-statistic interval of its median): with three repetitions s rests on two degrees of freedom and
 can come out small by luck.
+
+Two degrees of freedom also make t = 4.30, so one pair's interval is mostly the price of knowing its own s so
+badly. The pairs one run measured on one device share the machine and its moves, so `moderated` lends each the
+others' variance as a prior worth at most PRIOR_DF_CAP degrees of freedom (Smyth's moderated variance, limma 2004):
+s² becomes ((R − 1) s² + d0 s0²) / (R − 1 + d0), with R − 1 + d0 degrees of freedom.
 """
 from __future__ import annotations
 
@@ -31,6 +36,12 @@ CONFIDENCE = 0.95
 # A record's repetitions "disagree" when they spread this many times more than their within-repetition noise:
 # then the session or the machine's state, not the sampling, decides the figure.
 DISAGREEMENT_RATIO = 3.0
+# The most degrees of freedom the other pairs of a run may lend one pair's variance: as much as its own. Pairs are
+# not equally noisy (v3-small on openvino moves most), so a heavier prior lets the noisiest pair down: over three
+# sets of five runs of the full matrix (2-vCPU Zen 4 VM, 2026-12-03) d0 = 4 covered 95 % but one pair only 70 % of
+# the time in one set; d0 = 2 covered 98 % with no pair below 85 % (as each pair alone), and cut the median
+# half-width from ±43 % to ±30 % (benchmarks/interval_choice.py, benchmarks/results/interval_choice.md).
+PRIOR_DF_CAP = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class RepeatedEstimate:
     repetitions: int
     between_sd: float  # log scale: sample sd of the repetition values (0 for one repetition)
     within_sd: float  # log scale: typical within-repetition standard error of one value
+    prior_df: float = 0.0  # degrees of freedom lent by other pairs' variance (`moderated`); 0 for its own alone
 
     @property
     def rerun_rel_halfwidth(self) -> float:
@@ -75,12 +87,29 @@ def estimate(log_values: Sequence[float], within_sd: Sequence[float] = (), confi
     between = float(x.std(ddof=1)) if x.size > 1 else 0.0
     if x.size < 2:  # one repetition says nothing about the next
         return RepeatedEstimate(math.exp(mean), (0.0, math.inf), (0.0, math.inf), 1, 0.0, within)
-    sd = max(between, within)
-    t = float(student_t.ppf(0.5 + confidence / 2, x.size - 1))
-    ci_half, rerun_half = t * sd / math.sqrt(x.size), t * sd * math.sqrt(2.0 / x.size)
+    return _with_intervals(mean, max(between, within), x.size - 1, int(x.size), between, within, 0.0, confidence)
+
+
+def moderated(own: RepeatedEstimate, prior_variance: float, prior_df: float, confidence: float = CONFIDENCE,
+              cap: float = PRIOR_DF_CAP) -> RepeatedEstimate:
+    """`own` with its between-repetition variance moderated by a prior (the other pairs of its run and device):
+    worth min(prior_df, cap) degrees of freedom. The point stays; only the intervals change."""
+    d0 = min(float(prior_df), cap)
+    if own.repetitions < 2 or d0 <= 0 or not math.isfinite(prior_variance):
+        return own
+    dof = own.repetitions - 1
+    variance = (dof * own.between_sd ** 2 + d0 * prior_variance) / (dof + d0)
+    return _with_intervals(math.log(own.point), max(math.sqrt(variance), own.within_sd), dof + d0, own.repetitions,
+                           own.between_sd, own.within_sd, d0, confidence)
+
+
+def _with_intervals(mean: float, sd: float, dof: float, repetitions: int, between: float, within: float,
+                    prior_df: float, confidence: float) -> RepeatedEstimate:
+    t = float(student_t.ppf(0.5 + confidence / 2, dof))
+    ci_half, rerun_half = t * sd / math.sqrt(repetitions), t * sd * math.sqrt(2.0 / repetitions)
     return RepeatedEstimate(point=math.exp(mean), ci=(math.exp(mean - ci_half), math.exp(mean + ci_half)),
                             rerun=(math.exp(mean - rerun_half), math.exp(mean + rerun_half)),
-                            repetitions=int(x.size), between_sd=between, within_sd=within)
+                            repetitions=repetitions, between_sd=between, within_sd=within, prior_df=prior_df)
 
 
 def quotient(numerator: RepeatedEstimate, denominator: RepeatedEstimate) -> RepeatedEstimate:

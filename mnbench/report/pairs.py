@@ -21,7 +21,7 @@ from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
 from mnbench.paths import runs_dir
 from mnbench.report.roofline_pairs import roofline_fields, with_predicted_shares
-from mnbench.report import ablations, precision_pairs, run_history
+from mnbench.report import ablations, precision_pairs, run_history, shared_noise
 from mnbench.stats import ratio_of_medians_ci
 from mnbench.user_pairs import SLOTS, user_pair
 
@@ -32,7 +32,7 @@ ROW_FIELDS = (
     "macs_standard", "macs_separable", "theoretical_speedup", "roofline_speedup", "roofline_error",
     "p50_ms_standard", "p50_ms_separable", "realized_speedup", "realized_speedup_ci", "efficiency",
     "repetitions", "realized_speedup_mean_ci", "realized_speedup_rerun_halfwidth", "repetitions_disagree",
-    "between_repetition_sd", "within_repetition_sd", "runs", "realized_speedup_runs", "runs_spread",
+    "between_repetition_sd", "within_repetition_sd", "prior_df", "runs", "realized_speedup_runs", "runs_spread",
     "speed_sensitivity", "speed_sensitivity_ci", "realized_speedup_at_best_speed",
     "realized_speedup_at_best_speed_ci", "best_reference_ms",
     "gmacs_per_s_standard", "gmacs_per_s_separable",
@@ -166,6 +166,7 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
     notes: list[str] = []
     per_run = _pairs_per_run(sourced)
     chosen = _newest_per_model(sourced, notes)
+    priors = shared_noise.run_priors(chosen, realized_speedup)
     rows, unpaired = [], []
     for (group, model), by_variant in sorted(chosen.items(), key=lambda item: _sort_key(*item[0])):
         peak = peaks.get(group[0], {}).get(group[1])
@@ -173,7 +174,7 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
         if separable and standard:
             runs_of_pair = per_run.get((group, model), [])
             speedups = [realized_speedup(v["standard"], v["separable"]).get("realized_speedup") for _, v in runs_of_pair]
-            row = pair_row(standard, separable, peak) | run_history.spread_fields(speedups)
+            row = pair_row(standard, separable, peak, priors.get((group, model))) | run_history.spread_fields(speedups)
             row |= run_history.speed_fields([(src, v["standard"].record, v["separable"].record)
                                              for src, v in runs_of_pair])
             row |= roofline_fields(standard.record, separable.record, peak, machines.get(group[0], {}),
@@ -217,10 +218,11 @@ def machine_labels(machines: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str
     return {(host, cpu): host if hostnames.count(host) == 1 else f"{host} ({cpu})" for host, cpu in identities}
 
 
-def pair_row(standard: SourcedRecord, separable: SourcedRecord, peak: Mapping[str, Any] | None) -> dict[str, Any]:
+def pair_row(standard: SourcedRecord, separable: SourcedRecord, peak: Mapping[str, Any] | None,
+             prior: shared_noise.Prior | None = None) -> dict[str, Any]:
     std, sep = standard.record, separable.record
     theoretical = std["macs"] / sep["macs"] if sep["macs"] else None
-    speedup = realized_speedup(standard, separable)
+    speedup = realized_speedup(standard, separable, prior)
     p50_std, p50_sep = p50_ms(std), p50_ms(sep)
     realized = speedup.get("realized_speedup")
     gmacs_std, gmacs_sep = achieved_gmacs_per_s(std), achieved_gmacs_per_s(sep)
@@ -259,11 +261,13 @@ def p50_ms(record: Mapping[str, Any]) -> float:
     return float(point) if isinstance(point, (int, float)) else float(record["latency_ms"]["p50"])
 
 
-def realized_speedup(standard: SourcedRecord, separable: SourcedRecord) -> dict[str, Any]:
+def realized_speedup(standard: SourcedRecord, separable: SourcedRecord,
+                     prior: shared_noise.Prior | None = None) -> dict[str, Any]:
     """p50(standard) / p50(separable) with its intervals.
 
     Measured together (one run, the same repetitions): paired by repetition, so each repetition's machine state
-    cancels in its ratio (`repetitions.ratio_estimate`). From different runs, the two latencies' estimates are
+    cancels in its ratio (`repetitions.ratio_estimate`), and its variance moderated by `prior`, the other pairs
+    of its run (`shared_noise`). From different runs, the two latencies' estimates are
     combined as independent. A schema v1 pair (one repetition) keeps the sample bootstrap it was written with,
     and `build_report` warns that it promises more than a re-run keeps.
     """
@@ -276,6 +280,8 @@ def realized_speedup(standard: SourcedRecord, separable: SourcedRecord) -> dict[
         return {"realized_speedup": None, "realized_speedup_ci": None}
     if standard.source == separable.source and len(std_reps) == len(sep_reps):
         estimate = repetitions.ratio_estimate(std_reps, sep_reps)
+        if prior is not None:
+            estimate = repetitions.moderated(estimate, *prior)
     else:
         def latency(reps: list[list]) -> repetitions.RepeatedEstimate:
             return repetitions.estimate([repetitions.log_median_and_se(np.concatenate(r))[0] for r in reps])
@@ -285,7 +291,8 @@ def realized_speedup(standard: SourcedRecord, separable: SourcedRecord) -> dict[
            "realized_speedup_ci": _finite(estimate.rerun), "realized_speedup_mean_ci": _finite(estimate.ci),
            "realized_speedup_rerun_halfwidth": estimate.rerun_rel_halfwidth,
            "repetitions_disagree": estimate.repetitions_disagree,
-           "between_repetition_sd": estimate.between_sd, "within_repetition_sd": estimate.within_sd}
+           "between_repetition_sd": estimate.between_sd, "within_repetition_sd": estimate.within_sd,
+           "prior_df": estimate.prior_df}
     if estimate.repetitions == 1:  # schema v1: the figure and the interval it was always reported with
         out["realized_speedup"] = p50_ms(std) / p50_ms(sep) if p50_ms(sep) > 0 else None
         try:
