@@ -9,7 +9,7 @@ from scipy.stats import t as student_t
 from mnbench import repetitions, results
 from mnbench.report.pairs import build_report
 from mnbench.report.shared_noise import leave_one_out_priors
-from tests.test_repetitions import _by_round, _record, _run
+from test_repetitions import _by_round, _record, _run  # pytest puts tests/ on sys.path
 
 PAIRS = ("v1", "v2", "v3-small", "v3-large")
 
