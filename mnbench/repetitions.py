@@ -38,7 +38,7 @@ CONFIDENCE = 0.95
 DISAGREEMENT_RATIO = 3.0
 # The most degrees of freedom the other pairs of a run may lend one pair's variance: as much as its own. Pairs are
 # not equally noisy (v3-small on openvino moves most), so a heavier prior lets the noisiest pair down: over three
-# sets of five runs of the full matrix (2-vCPU Zen 4 VM, 2026-12-03) d0 = 4 covered 95 % but one pair only 70 % of
+# sets of five runs of the full matrix (2-vCPU Zen 5 VM, 2026-12-03) d0 = 4 covered 95 % but one pair only 70 % of
 # the time in one set; d0 = 2 covered 98 % with no pair below 85 % (as each pair alone), and cut the median
 # half-width from ±43 % to ±30 % (benchmarks/interval_choice.py, benchmarks/results/interval_choice.md).
 PRIOR_DF_CAP = 2.0

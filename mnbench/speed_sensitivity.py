@@ -4,7 +4,7 @@ On a shared VM the separable nets (many thin, memory-bound layers) slow down mor
 machine slows down, so the realized speedup moves with the machine's state (issue 10). Every repetition measures
 the machine-speed reference (`mnbench.reference`) in the same rounds as the pair, so each repetition gives a point
 (log reference p50, log realized speedup). Over the repetitions of several runs of one host the points fall on a
-line (2026-12-02, Zen 4 EPYC VM, 2 threads: r = -0.5 to -0.94 per pair; slope -0.3 to -2.1: v3-small's speedup
+line (2026-12-02, Zen 5 EPYC VM, 2 threads: r = -0.5 to -0.94 per pair; slope -0.3 to -2.1: v3-small's speedup
 fell 2 % for each 1 % the machine slowed; benchmarks/results/repeatability_2threads_zen4.md).
 
 `fit` estimates that line by least squares and reads it at the fastest reference this host showed: what the

@@ -22,8 +22,7 @@ STEAL_LIMIT = 0.05  # share of CPU time stolen by the hypervisor over a repetiti
 REFERENCE_SPREAD_LIMIT = 0.10  # max/min - 1 of the reference's repetition medians
 HOST_SLOWDOWN_LIMIT = 1.25  # reference p50 over the best this host has recorded
 RERUN_HALFWIDTH_LIMIT = 0.10  # a speedup's rerun interval of more than ±10 %
-ADVICE = ("what helps: a longer run (--repetitions 5, --max-time 30), fewer threads (--threads 1), or a quieter machine "
-          "(`mnbench doctor` says what to change)")
+QUIETER = "a quieter machine (`mnbench doctor` says what to change)"
 
 
 def summarize_states(states: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -70,9 +69,22 @@ def machine_warnings(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def with_advice(lines: list[str]) -> list[str]:
-    """The warnings, and what helps, once, after them."""
-    return lines + [ADVICE] if lines else []
+def with_advice(lines: list[str], rows: Iterable[Mapping[str, Any]] = ()) -> list[str]:
+    """The warnings, and what helps, once, after them: what the run (its report `rows`) has not tried yet."""
+    return lines + [advice(rows)] if lines else []
+
+
+def advice(rows: Iterable[Mapping[str, Any]] = ()) -> str:
+    """More repetitions than the run had (an interval narrows with them, its t most of all), one thread unless
+    every pair already ran on one, and a quieter machine."""
+    rows = list(rows)
+    repetitions = max((r["repetitions"] for r in rows if isinstance(r.get("repetitions"), int)), default=0)
+    longer = ("--repetitions 5, --max-time 30" if repetitions < 5 else
+              f"--repetitions {2 * repetitions}, --max-time {12 * repetitions}")
+    helps = [f"a longer run ({longer})"]
+    if not rows or any(r.get("threads") != 1 for r in rows):
+        helps.append("fewer threads (--threads 1)")
+    return f"what helps: {', '.join(helps)}, or {QUIETER}"
 
 
 def pair_warnings(rows: Iterable[Mapping[str, Any]]) -> list[str]:

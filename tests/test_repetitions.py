@@ -142,7 +142,11 @@ def test_machine_and_pair_warnings_name_the_cause_and_what_helps():
            "records": []}
     lines = stability.machine_warnings(doc)
     assert any("stole 12%" in line for line in lines)
-    assert "--repetitions" in stability.with_advice(lines)[-1] and stability.with_advice([]) == []
+    assert "--repetitions 5" in stability.with_advice(lines)[-1] and stability.with_advice([]) == []
+    # What helps is what the run has not tried: twice its repetitions, and one thread only where it used more.
+    tried = stability.with_advice(lines, [{"repetitions": 5, "threads": 1}, {"repetitions": 5, "threads": 1}])[-1]
+    assert "--repetitions 10" in tried and "--threads 1" not in tried and "quieter machine" in tried
+    assert "--threads 1" in stability.with_advice(lines, [{"repetitions": 3, "threads": 2}])[-1]
     assert any("1.60x slower than the best" in line for line in lines)
     row = {"arch": "v2", "width": 1.0, "resolution": 224, "device": "cpu", "repetitions_disagree": True,
            "between_repetition_sd": 0.1, "within_repetition_sd": 0.01, "realized_speedup_rerun_halfwidth": 0.2}

@@ -203,7 +203,8 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
                   machines=dict(sorted(machines.items())), peaks=dict(sorted(peaks.items())), notes=notes,
                   records=[item for by_variant in chosen.values() for item in by_variant.values()],
                   ablations=ablations.report_rows((labels[machine_identity(d['machine'])], s, d) for s, d in docs),
-                  sources=[source for source, _ in docs], warnings=stability.with_advice(run_warnings + stability.pair_warnings(rows)))
+                  sources=[source for source, _ in docs],
+                  warnings=stability.with_advice(run_warnings + stability.pair_warnings(rows), rows))
 
 
 def machine_identity(machine: Mapping[str, Any]) -> tuple[str, str]:
