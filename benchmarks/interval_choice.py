@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnbench import atomic, repetitions, results
+from mnbench import atomic, repetitions, results, speedup_history
 from mnbench.report.shared_noise import leave_one_out_priors
 
 CANDIDATES = (0.0, 2.0, 4.0, 8.0, math.inf)
@@ -63,6 +63,31 @@ def judge(sets: list[list[dict]], d0: float) -> str:
             f"±{np.percentile(widths, 90):.0%} |")
 
 
+def judge_history(sets: list[list[dict]], d0: float) -> str:
+    """Each pair as if alone in its run, its prior the same pair in the host's earlier runs (all sets in order,
+    the last `speedup_history.HISTORY_RUNS`), as `mnbench run` attaches it."""
+    earlier: dict[tuple, list[float]] = {}
+    hits = total = 0
+    widths = []
+    for runs in sets:
+        judged = []
+        for own in runs:
+            run = {}
+            for pair, e in own.items():
+                past = earlier.get(pair, [])[-speedup_history.HISTORY_RUNS:]
+                run[pair] = repetitions.moderated(e, float(np.mean(past)) if past else math.nan,
+                                                  2.0 * len(past), cap=d0)
+                earlier.setdefault(pair, []).append(e.between_sd ** 2)
+            judged.append(run)
+        for a, b in itertools.permutations(range(len(runs)), 2):
+            for pair, e in judged[a].items():
+                hits += e.rerun[0] <= runs[b][pair].point <= e.rerun[1]
+                total += 1
+        widths += [e.rerun_rel_halfwidth for run in judged for e in run.values()]
+    label = "each pair alone" if d0 == 0 else f"d0 = {d0:g}"
+    return f"| {label} | {hits}/{total} = {hits / total:.0%} | ±{np.median(widths):.0%} | ±{np.percentile(widths, 90):.0%} |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", type=Path, nargs="+")
@@ -80,6 +105,11 @@ def main() -> None:
              "| prior weight | coverage | worst pair's coverage | median half-width | p90 half-width |",
              "|---|---:|---:|---:|---:|"]
     lines += [judge(sets, d0) for d0 in CANDIDATES]
+    lines += ["", "Each pair as if it were alone in its run (`mnbench run --arch v2`), with the same pair's earlier runs on",
+              f"this host as its prior (the last {speedup_history.HISTORY_RUNS}, all sets in order; a pair's first run "
+              "has none): `mnbench.speedup_history`.", "",
+              "| prior weight | coverage | median half-width | p90 half-width |", "|---|---:|---:|---:|"]
+    lines += [judge_history(sets, d0) for d0 in (0.0, 2.0, 4.0)]
     text = "\n".join(lines) + "\n"
     atomic.write_text(args.output, text)
     print(text)

@@ -19,7 +19,7 @@ import os
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from mnbench import atomic, paths
 
@@ -34,14 +34,14 @@ def note_reference(key: Mapping[str, Any], p50_ms: float, reports_dir: str | os.
     """Record this run's reference p50 under `key` (keeping the lowest) and say how it compares:
     {"best_ms", "this_ms", "slowdown": this / best (1.0 = as fast as this host has ever been), "runs_seen"
     (this run included)}. A p50 that is not a positive finite number is not recorded; its slowdown is None."""
-    entries = _load(history_path(reports_dir))
-    entry = _find(entries, key)
+    entries = load_entries(history_path(reports_dir), _valid, "reference history")
+    entry = find_entry(entries, key)
     if not isinstance(p50_ms, (int, float)) or not math.isfinite(p50_ms) or p50_ms <= 0:
         best = entry["best_ms"] if entry else None
         return {"best_ms": best, "this_ms": None, "slowdown": None, "runs_seen": entry["runs_seen"] if entry else 0}
     p50_ms = float(p50_ms)
     if entry is None:
-        entry = {"key": _plain(key), "best_ms": p50_ms, "runs_seen": 0, "best_at": _now()}
+        entry = {"key": plain_key(key), "best_ms": p50_ms, "runs_seen": 0, "best_at": _now()}
         entries.append(entry)
     elif p50_ms < entry["best_ms"]:
         entry.update(best_ms=p50_ms, best_at=_now())
@@ -55,36 +55,36 @@ def note_reference(key: Mapping[str, Any], p50_ms: float, reports_dir: str | os.
 def read_best(key: Mapping[str, Any], reports_dir: str | os.PathLike | None = None) -> dict[str, Any] | None:
     """{"best_ms", "runs_seen", "best_at"} recorded under `key`, or None when this host has none (or the file is
     damaged)."""
-    entry = _find(_load(history_path(reports_dir)), key)
+    entry = find_entry(load_entries(history_path(reports_dir), _valid, "reference history"), key)
     if entry is None:
         return None
     return {"best_ms": entry["best_ms"], "runs_seen": entry["runs_seen"], "best_at": entry.get("best_at")}
 
 
-def _plain(key: Mapping[str, Any]) -> dict[str, Any]:
+def plain_key(key: Mapping[str, Any]) -> dict[str, Any]:
     """The key as it reads back from JSON (tuples become lists, keys strings), so a fresh key and a stored one
     compare equal."""
     return json.loads(json.dumps(dict(key), sort_keys=True, default=str))
 
 
-def _find(entries: list[dict[str, Any]], key: Mapping[str, Any]) -> dict[str, Any] | None:
-    wanted = _plain(key)
+def find_entry(entries: list[dict[str, Any]], key: Mapping[str, Any]) -> dict[str, Any] | None:
+    wanted = plain_key(key)
     return next((e for e in entries if e["key"] == wanted), None)
 
 
-def _load(path: Path) -> list[dict[str, Any]]:
-    """The file's valid entries; [] when it does not exist, and [] with a warning when it is damaged (the next
-    write replaces it)."""
+def load_entries(path: Path, valid: Callable[[Any], bool], what: str) -> list[dict[str, Any]]:
+    """The file's entries, each passing `valid`; [] when it does not exist, and [] with a warning when it is
+    damaged (the next write replaces it). `what` names the file in the warning."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return []
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        warnings.warn(f"replacing damaged reference history {path}: {exc}", stacklevel=3)
+        warnings.warn(f"replacing damaged {what} {path}: {exc}", stacklevel=3)
         return []
     entries = doc.get("entries") if isinstance(doc, dict) and doc.get("schema_version") == SCHEMA_VERSION else None
-    if not isinstance(entries, list) or not all(_valid(e) for e in entries):
-        warnings.warn(f"replacing reference history {path}: not a schema {SCHEMA_VERSION} history file", stacklevel=3)
+    if not isinstance(entries, list) or not all(valid(e) for e in entries):
+        warnings.warn(f"replacing {what} {path}: not a schema {SCHEMA_VERSION} history file", stacklevel=3)
         return []
     return entries
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from mnbench import host_history, machine_state, measure, results, stability
+from mnbench import host_history, machine_state, measure, results, speedup_history, stability
 from mnbench.config import PRECISIONS, ModelConfig, check_choice
 from mnbench.control import open_control
 from mnbench.devices import TORCH
@@ -187,6 +187,7 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
         doc["records"].append(record.to_json())
     doc["machine_state"] = stability.summarize_states(states)
     doc["machine_state"]["reference_vs_host_best"] = _note_reference_speed(doc, reports_dir)
+    speedup_history.attach_priors(doc, reports_dir)
     return doc
 
 

@@ -4,11 +4,14 @@ The pairs one run measured on one device (one runtime, precision, thread count a
 repetitions on the same machine, so how far their speedups move between repetitions is much alike. With three
 repetitions a pair knows its own variance on two degrees of freedom only; the others of its run know it on many
 more. Each pair gets the others' variance (never its own: that would count its data twice), pooled over their
-degrees of freedom, and `repetitions.moderated` decides how much it may weigh.
+degrees of freedom, and `repetitions.moderated` decides how much it may weigh. A pair alone in its run takes the
+host's earlier runs of it instead, where the run attached them (`mnbench.speedup_history`).
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Hashable, Mapping
+
+from mnbench import speedup_history
 
 Prior = tuple[float, float]  # (variance on the log scale, its degrees of freedom)
 
@@ -16,7 +19,8 @@ Prior = tuple[float, float]  # (variance on the log scale, its degrees of freedo
 def run_priors(chosen: Mapping[tuple, Mapping[str, Any]], realized_speedup: Callable[..., Mapping[str, Any]]
                ) -> dict[tuple, Prior]:
     """(group, model) -> the prior for its speedup's between-repetition variance: the other pairs one file
-    measured in the same group (machine, device and settings). `chosen`: (group, model) -> variant -> the
+    measured in the same group (machine, device and settings), else the host's earlier runs of the pair that the
+    run attached to its records (`mnbench.speedup_history`). `chosen`: (group, model) -> variant -> the
     report's sourced record; `realized_speedup(standard, separable)`: the report's own, unmoderated."""
     variances = {}
     for (group, model), by_variant in chosen.items():
@@ -26,7 +30,12 @@ def run_priors(chosen: Mapping[tuple, Mapping[str, Any]], realized_speedup: Call
             if own.get("realized_speedup") is not None:
                 variances[(group, model)] = ((group, standard.source), own["between_repetition_sd"] ** 2,
                                              own["repetitions"])
-    return leave_one_out_priors(variances)
+    priors = leave_one_out_priors(variances)
+    for key in variances.keys() - priors.keys():  # alone in its run: this host's earlier runs of it, if any
+        history = speedup_history.prior_of(chosen[key]["separable"].record)
+        if history is not None:
+            priors[key] = history
+    return priors
 
 
 def leave_one_out_priors(variances: Mapping[Hashable, tuple[Hashable, float, int]]) -> dict[Hashable, Prior]:
