@@ -32,9 +32,8 @@ def pair_estimates(path: Path) -> dict[tuple, repetitions.RepeatedEstimate]:
     for arch, device, variant in records:
         if variant == "standard" and (arch, device, "separable") in records:
             std, sep = records[(arch, device, "standard")], records[(arch, device, "separable")]
-            std_reps, sep_reps = (repetitions.repetition_rounds(r["samples_ms"], r["round_sizes"], r["repetition_rounds"])
-                                  for r in (std, sep))
-            out[(arch, device)] = repetitions.ratio_estimate(std_reps, sep_reps)
+            out[(arch, device)] = repetitions.ratio_estimate(repetitions.record_rounds(std),
+                                                             repetitions.record_rounds(sep))
     return out
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy.stats import norm, t as student_t
@@ -175,6 +175,11 @@ def repetition_rounds(samples_ms: Sequence[float], round_sizes: Sequence[int],
         out.append(rounds[start:start + count])
         start += count
     return out
+
+
+def record_rounds(record: Mapping[str, Any]) -> list[list[np.ndarray]]:
+    """A result record's samples per repetition, each split into its rounds (`repetition_rounds` on its fields)."""
+    return repetition_rounds(record["samples_ms"], record.get("round_sizes") or [], record.get("repetition_rounds"))
 
 
 def paired_log_ratio(numerator: list[np.ndarray], denominator: list[np.ndarray]) -> tuple[float, float]:

@@ -80,8 +80,7 @@ def _pairs(doc: Mapping[str, Any]) -> dict[tuple, tuple[float, int, list[dict[st
     for key, variants in by_key.items():
         if len(variants) == 2:
             std, sep = variants["standard"], variants["separable"]
-            std_reps, sep_reps = (repetitions.repetition_rounds(r["samples_ms"], r.get("round_sizes") or [],
-                                                                r.get("repetition_rounds")) for r in (std, sep))
+            std_reps, sep_reps = repetitions.record_rounds(std), repetitions.record_rounds(sep)
             if len(std_reps) == len(sep_reps) and std["samples_ms"] and sep["samples_ms"]:
                 estimate = repetitions.ratio_estimate(std_reps, sep_reps)
                 out[key] = (estimate.between_sd ** 2, estimate.repetitions - 1, [std, sep])

@@ -72,8 +72,7 @@ def _change(changed: Mapping[str, Any], published: Mapping[str, Any], costs: Map
             by_round: bool) -> dict[str, Any]:
     """Cost deltas and the latency change of `changed` over `published` (both records of one result file)."""
     def reps(record: Mapping[str, Any]) -> list[list[np.ndarray]]:
-        split = repetitions.repetition_rounds(record["samples_ms"], record.get("round_sizes") or [],
-                                              record.get("repetition_rounds"))
+        split = repetitions.record_rounds(record)
         return split if by_round else [[np.concatenate(rounds)] for rounds in split]  # one block: no round pairs
 
     def other_flops(record: Mapping[str, Any]) -> int | None:

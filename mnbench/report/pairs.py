@@ -273,10 +273,7 @@ def realized_speedup(standard: SourcedRecord, separable: SourcedRecord,
     and `build_report` warns that it promises more than a re-run keeps.
     """
     std, sep = standard.record, separable.record
-    std_reps = repetitions.repetition_rounds(std["samples_ms"], std.get("round_sizes") or [],
-                                             std.get("repetition_rounds"))
-    sep_reps = repetitions.repetition_rounds(sep["samples_ms"], sep.get("round_sizes") or [],
-                                             sep.get("repetition_rounds"))
+    std_reps, sep_reps = repetitions.record_rounds(std), repetitions.record_rounds(sep)
     if not std["samples_ms"] or not sep["samples_ms"]:
         return {"realized_speedup": None, "realized_speedup_ci": None}
     if standard.source == separable.source and len(std_reps) == len(sep_reps):
