@@ -8,6 +8,7 @@ stem are reproduced in tests/test_ablations.py.)
 
 import copy
 import json
+import math
 import os
 import subprocess
 import sys
@@ -45,7 +46,21 @@ def test_json_rows_carry_the_issue_fields_with_integer_deltas(doc):
         for key in ("change", "params_delta", "macs_delta", "latency_change", "latency_change_ci", "claim", "verdict"):
             assert key in row
         assert type(row["params_delta"]) is int and type(row["macs_delta"]) is int
-        assert row["verdict"] in (HOLDS, DOES_NOT_HOLD, CANNOT_TELL, NO_CLAIM)
+    # Each verdict is what its rule says of its interval (the rule written out here, not ablation_claims') ...
+    for row in rows:
+        if row["rule"] is None:
+            assert row["verdict"] == NO_CLAIM and row["claim"] is None
+            continue
+        assert row["rule"] in ("change <= +0.0%", "change >= +0.0%")  # this file's claims all have the bound 0
+        low, high = row["latency_change_ci"]
+        claims_side, other_side = (low >= 0, high < 0) if ">=" in row["rule"] else (high <= 0, low > 0)
+        assert row["verdict"] == (HOLDS if claims_side else DOES_NOT_HOLD if other_side else CANNOT_TELL)
+    # ... and where this run leaves no doubt, the verdict itself: V2 took 2.5 times V1's time in both repetitions,
+    # so the survey's "V2 faster" does not hold and ShuffleNet V2's "V1 faster" does.
+    verdicts = {(row["change"], row["rule"]): row["verdict"] for row in rows}
+    assert verdicts[("v2 in place of v1", "change <= +0.0%")] == DOES_NOT_HOLD
+    assert verdicts[("v2 in place of v1", "change >= +0.0%")] == HOLDS
+    assert verdicts[("no-residual", None)] == verdicts[("expansion-4", None)] == NO_CLAIM  # no latency claim
     json.dumps(rows)  # JSON-safe
     published = _record(doc, "v2-separable-w0.25-r96-b1")
     expansion = _record(doc, "v2-separable-w0.25-r96-b1-expansion-4")
@@ -69,6 +84,31 @@ def test_latency_change_is_paired_and_follows_the_samples(doc):
     assert row["latency_change"] == pytest.approx(0.2, rel=1e-9)
     assert row["paired_by"] == "round"
     assert row["latency_change_ci"][0] <= 0.2 <= row["latency_change_ci"][1]
+
+
+def _scaled_by_repetition(record, factors):
+    """`record`'s samples with every call of repetition i multiplied by factors[i]."""
+    sizes, rounds = record["round_sizes"], record["repetition_rounds"]
+    starts = np.cumsum([0, *rounds])
+    calls = [sum(sizes[a:b]) for a, b in zip(starts[:-1], starts[1:])]
+    return list(np.asarray(record["samples_ms"]) * np.repeat(factors, calls))
+
+
+@pytest.mark.parametrize("factors, expected", [
+    ((0.3, 0.31), HOLDS),  # t = 4 at under a third of the time in both repetitions: "a smaller ratio is faster"
+    ((3.0, 3.1), DOES_NOT_HOLD),  # three times as slow in both: the whole interval is on the wrong side of 0
+    ((0.8, 1.25), CANNOT_TELL),  # faster in one repetition, slower in the other: the interval straddles 0
+])
+def test_expansion_4_verdict_on_latencies_built_to_give_it(doc, factors, expected):
+    published = _record(doc, "v2-separable-w0.25-r96-b1")
+    changed = _record(doc, "v2-separable-w0.25-r96-b1-expansion-4")
+    changed.update(samples_ms=_scaled_by_repetition(published, factors), round_sizes=published["round_sizes"],
+                   repetition_rounds=published["repetition_rounds"])
+    changed.pop("p50_estimate", None)
+    (row,) = [r for r in ablation_rows(doc) if r["change"] == "expansion-4" and r["rule"] is not None]
+    assert row["rule"] == "change <= +0.0%"  # the survey: a ratio below 6 costs less time
+    assert row["latency_change"] == pytest.approx(math.sqrt(factors[0] * factors[1]) - 1, rel=1e-9)
+    assert row["verdict"] == expected
 
 
 def test_arch_against_arch_rows_test_both_sources(doc):
@@ -171,6 +211,7 @@ def test_newest_ablate_file_wins_and_run_files_are_unaffected(doc):
     assert is_ablation_result(doc) and not is_ablation_result({"records": []})
 
 
+@pytest.mark.measures
 def test_ctrl_c_keeps_the_groups_measured_so_far(app, tmp_path, monkeypatch):
     """Nothing a user asked to keep is lost: after Ctrl-C in the second group, the first group's records and the
     ablate section are written (whole, no temp file left) and still give their rows."""

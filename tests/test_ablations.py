@@ -1,8 +1,8 @@
 """Ablations: each changes exactly the design choice it names (layer listing against the published net), by the
 MACs and parameters hand-computed here, and the MobileNetV3 paper's MAdds figures are reproduced where it gives them.
 
-Layer listings come from `describe_blocks` (no export). Costs are counted on exported ONNX graphs at resolution 64,
-except the two comparisons with the paper's MAdds, which need 224.
+Layer listings come from `describe_blocks` (no export). Costs are counted on exported ONNX graphs at resolution 64;
+the paper's MAdds figures are checked against the same hand counts at 224, and on 224-pixel exports in the `slow` set.
 """
 
 from __future__ import annotations
@@ -240,38 +240,68 @@ def test_relu_has_no_hardswish_but_keeps_hardsigmoid(exported, arch):
     assert (ablated.cost.macs, ablated.params) == (published.cost.macs, published.params)
 
 
-def test_stem_32_costs_the_papers_10m_madds(exported):
-    # MobileNetV3 (Howard et al. 2019), Sec. 5.1: 16 instead of 32 stem filters "saves ... 10 million MAdds".
-    # By hand, V3-Large at 224, the stem and the first block both at 112×112:
-    stem = 112 * 112 * 3 * 9 * 16  # 16 more 3×3 filters over 3 channels
-    depthwise = 112 * 112 * 9 * 16  # the first block's depthwise over 32 channels instead of 16
-    projection = 112 * 112 * 16 * 16  # its 1×1 projection from 32 channels instead of 16
+def stem_32_macs_by_hand(resolution: int) -> int:
+    """What 32 stem filters add to V3-Large, the stem and the first block both at resolution / 2 square."""
+    side = resolution // 2
+    stem = side * side * 3 * 9 * 16  # 16 more 3×3 filters over 3 channels
+    depthwise = side * side * 9 * 16  # the first block's depthwise over 32 channels instead of 16
+    projection = side * side * 16 * 16  # its 1×1 projection from 32 channels instead of 16
+    return stem + depthwise + projection
+
+
+def test_stem_32_costs_what_its_layers_say(exported):
+    # At 64 (the paper's figure below needs 224, which is `slow`): the same layers at 32×32.
+    delta = exported("v3-large", "stem-32").cost.macs - exported("v3-large").cost.macs
+    assert delta == stem_32_macs_by_hand(SMALL) == 851_968
+    # MobileNetV3 (Howard et al. 2019), Sec. 5.1: 16 instead of 32 stem filters "saves ... 10 million MAdds". The
+    # same layers at 224 give 10.4M: 4.4 % above the paper's round 10M (the paper rounds and does not say how it
+    # built the 32-filter first block). Both count only multiply-adds of convs here (the paper's MAdds also hold SE
+    # and activation work, and the stem change has neither), so the issue's 15 % is a generous bound; 5 % catches
+    # a wrong first block (an added 1×1 expansion 32 → 16 instead would give 11.8M, +18 %).
+    assert stem_32_macs_by_hand(224) == 10_436_608 == pytest.approx(10e6, rel=0.05)
+
+
+@pytest.mark.slow
+def test_stem_32_costs_the_papers_10m_madds_at_224(exported):
     delta = exported("v3-large", "stem-32", 224).cost.macs - exported("v3-large", resolution=224).cost.macs
-    assert delta == stem + depthwise + projection == 10_436_608
-    # 4.4 % above the paper's round 10M: the paper rounds and does not say how it built the 32-filter first block.
-    # Both count only multiply-adds of convs here (the paper's MAdds also hold SE and activation work, and the
-    # stem change has neither), so the issue's 15 % is a generous bound; 5 % catches a wrong first block (an added
-    # 1×1 expansion 32 → 16 instead would give 11.8M, +18 %).
+    assert delta == stem_32_macs_by_hand(224) == 10_436_608
     assert delta == pytest.approx(10e6, rel=0.05)
 
 
-def test_original_last_stage_costs_the_papers_30m_madds(exported):
-    # MobileNetV3 (Howard et al. 2019), Sec. 5.1 / Figure 5: the efficient last stage "reduces the number of
-    # operations by 30 millions MAdds". By hand, V3-Large at 224, the original stage at 7×7:
-    depthwise = 49 * 960 * 9
-    projection = 49 * 960 * 320
-    head = 49 * 320 * 1280  # the 1×1 to 1280 before pooling ...
+def original_last_stage_macs_by_hand(resolution: int) -> int:
+    """What Figure 5's original last stage adds to V3-Large, its layers at resolution / 32 square."""
+    area = (resolution // 32) ** 2
+    depthwise = area * 960 * 9
+    projection = area * 960 * 320
+    head = area * 320 * 1280  # the 1×1 to 1280 before pooling ...
     efficient_head = 960 * 1280  # ... instead of after it, from the pooled 960
+    return depthwise + projection + head - efficient_head
+
+
+# Params by hand: depthwise and projection with BatchNorm, the 1×1 to 1280 with BatchNorm, less the published
+# Linear 960 → 1280 with its bias: the original stage has fewer parameters though it costs more.
+ORIGINAL_LAST_STAGE_PARAMS = (960 * 9 + 2 * 960) + (960 * 320 + 2 * 320) + (320 * 1280 + 2 * 1280) - (960 * 1280 + 1280)
+
+
+def test_original_last_stage_costs_what_its_layers_say(exported):
+    # At 64 (the paper's figure below needs 224, which is `slow`): the stage at 2×2.
+    published, ablated = exported("v3-large"), exported("v3-large", "original-last-stage")
+    assert ablated.cost.macs - published.cost.macs == original_last_stage_macs_by_hand(SMALL) == 1_672_960
+    assert ablated.params - published.params == ORIGINAL_LAST_STAGE_PARAMS == -499_520  # any resolution
+    # MobileNetV3 (Howard et al. 2019), Sec. 5.1 / Figure 5: the efficient last stage "reduces the number of
+    # operations by 30 millions MAdds". The same layers at 224 (7×7) give 34.3M, 14.4 % above the paper's 30M:
+    # Figure 5's layers give 34.3M by any count of conv multiply-adds (the paper's MAdds would add activation
+    # work, raising ours further), so the paper's figure is rounded down or was counted on a slightly different
+    # stage; within the issue's 15 %, and the test says so.
+    assert original_last_stage_macs_by_hand(224) == 34_317_760 == pytest.approx(30e6, rel=0.15)
+
+
+@pytest.mark.slow
+def test_original_last_stage_costs_the_papers_30m_madds_at_224(exported):
     published = exported("v3-large", resolution=224)
     ablated = exported("v3-large", "original-last-stage", 224)
-    assert ablated.cost.macs - published.cost.macs == depthwise + projection + head - efficient_head == 34_317_760
-    # Params by hand: depthwise and projection with BatchNorm, the 1×1 to 1280 with BatchNorm, less the published
-    # Linear 960 → 1280 with its bias: the original stage has fewer parameters though it costs more.
-    params = (960 * 9 + 2 * 960) + (960 * 320 + 2 * 320) + (320 * 1280 + 2 * 1280) - (960 * 1280 + 1280)
-    assert ablated.params - published.params == params == -499_520
-    # 14.4 % above the paper's 30M. Figure 5's layers give 34.3M by any count of conv multiply-adds (the paper's
-    # MAdds would add activation work, raising ours further), so the paper's figure is rounded down or was
-    # counted on a slightly different stage; within the issue's 15 %, and the test says so.
+    assert ablated.cost.macs - published.cost.macs == original_last_stage_macs_by_hand(224) == 34_317_760
+    assert ablated.params - published.params == ORIGINAL_LAST_STAGE_PARAMS
     assert ablated.cost.macs - published.cost.macs == pytest.approx(30e6, rel=0.15)
 
 

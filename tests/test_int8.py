@@ -19,7 +19,7 @@ from mnbench.backends.onnxruntime_backend import check_precision, ort_provider_o
 from mnbench.errors import MnbenchError
 from mnbench.precision_readback import int8_readback, mac_shares, precision_that_ran, sqnr_db, top1_agreement
 from mnbench.quantize import QuantSettings, bytes_per_element, file_sha256, quantize_model, settings_for_cpu
-from mnbench.report.pairs import build_report, p50_ms
+from mnbench.report.pairs import build_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "int8"
 # The tiny net's MACs, by hand (Conv = output elements x weight elements per output; input 1x3x32x32, pads 1):
@@ -186,6 +186,15 @@ def _fixtures():
     return [(path, json.loads(path.read_text())) for path in sorted(FIXTURES.glob("*.json"))]
 
 
+def repetition_medians(record: dict) -> list[float]:
+    """The median of each repetition's calls, split by the record's own round and repetition sizes."""
+    samples, sizes = np.asarray(record["samples_ms"]), record["round_sizes"]
+    bounds = np.cumsum([0, *sizes])
+    rounds = [samples[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    starts = np.cumsum([0, *record["repetition_rounds"]])
+    return [float(np.median(np.concatenate(rounds[a:b]))) for a, b in zip(starts[:-1], starts[1:])]
+
+
 def test_report_pairs_int8_with_fp32_from_fixtures():
     loaded = _fixtures()
     report = build_report(loaded)
@@ -195,12 +204,20 @@ def test_report_pairs_int8_with_fp32_from_fixtures():
                for _, doc in loaded for r in doc["records"]}
     for (device, variant), row in by_key.items():
         fp32, int8 = records[("fp32", device, variant)], records[("int8", device, variant)]
-        assert row["int8_speedup"] == pytest.approx(p50_ms(fp32) / p50_ms(int8))
+        # Each p50 is the geometric mean of its repetitions' medians, worked out from the files' own samples.
+        p50_fp32, p50_int8 = (math.exp(np.mean(np.log(repetition_medians(r)))) for r in (fp32, int8))
+        assert row["int8_speedup"] == pytest.approx(p50_fp32 / p50_int8, rel=1e-9)
         assert row["int8_mac_share"] == int8["quantization"]["int8_mac_share"]
         assert row["sqnr_db"] == int8["quantization"]["sqnr_db"]
         for precision in ("fp32", "int8"):
+            # standard p50 / separable p50 at that precision, paired by repetition (one round each in these files):
+            # the geometric mean over the repetitions of the ratio of their medians, from the files' own samples.
+            standard = repetition_medians(records[(precision, device, "standard")])
+            separable = repetition_medians(records[(precision, device, "separable")])
+            expected = math.exp(np.mean([math.log(a / b) for a, b in zip(standard, separable, strict=True)]))
+            assert row[f"realized_speedup_{precision}"] == pytest.approx(expected, rel=1e-9)
             pair = next(r for r in report.rows if r["device"] == device and r["precision"] == precision)
-            assert row[f"realized_speedup_{precision}"] == pytest.approx(pair["realized_speedup"])
+            assert pair["realized_speedup"] == pytest.approx(expected, rel=1e-9)  # the pair table says the same
     assert "int8 against fp32" in __import__("mnbench.report.text", fromlist=["to_text"]).to_text(report)
 
 

@@ -160,10 +160,16 @@ def test_the_ort_backend_opens_plugin_sessions_without_cpu_fallback(monkeypatch,
     device = devices.DeviceInfo(name="openvino-ep", runtime="onnxruntime", available=True,
                                 target="OpenVINOExecutionProvider")
     calls = {}
+    # The plugin's own code picks the device and converts the options, against a fake Intel machine's device list
+    # (the real SessionOptions cannot take fake OrtEpDevices, so they are recorded on a stand-in).
+    fake_ort, plugin, recorded = _FakeOrt(INTEL), _FakePlugin(), _Options()
+    monkeypatch.setattr(plugin_mod, "_import",
+                        lambda module: plugin if module == plugin_mod.PLUGIN_MODULE else fake_ort)
+    real_add = plugin_mod.add_plugin_provider
 
     def add(ort, options, name, provider_options):
         calls["add"] = (name, provider_options)
-        return {"ov_device": "CPU"}
+        return real_add(fake_ort, recorded, name, provider_options)
 
     class _Session:
         def __init__(self, path, options, providers=None, enable_fallback=1):
@@ -179,9 +185,15 @@ def test_the_ort_backend_opens_plugin_sessions_without_cpu_fallback(monkeypatch,
     options = backend.ort_session_options(device, threads=2)
     _, info = backend._inference_session(device, tmp_path / "m.onnx", options, precision="fp32", threads=2,
                                          models_dir=None)
-    assert info == {"ov_device": "CPU"}
     assert calls["add"] == ("openvino-ep", {"device_type": "CPU", "precision": "FP32", "num_of_threads": 2,
                                             "num_streams": 1})
+    # What the session records (settings.openvino_ep_plugin): the plugin's CPU device, not its GPU, given the
+    # benchmark's thread count and precision as the strings the plugin takes, device_type left to the EpDevice.
+    [(chosen, given)] = recorded.added
+    assert chosen == [INTEL[1]]
+    assert given == {"precision": "FP32", "num_of_threads": "2", "num_streams": "1"}
+    assert info == {"provider_library": "onnxruntime-ep-openvino 1.8.1", "ov_device": "CPU",
+                    "ep_metadata": {"ov_device": "CPU"}, "provider_options": given}
     assert calls["session"] == (None, 0, "1")  # the provider comes from the options; CPU fallback disabled
     calls["in_use"] = ["CPUExecutionProvider"]
     with pytest.raises(MnbenchError, match="fell back to CPUExecutionProvider"):

@@ -35,6 +35,7 @@ def test_gpu_devices_get_a_batch_to_fill_them():
     assert peak_workload(SimpleNamespace(is_gpu_provider=False, target="CPU")).batch == 1
 
 
+@pytest.mark.measures
 @pytest.mark.parametrize("device, runtime", [("cpu", "onnxruntime"), ("openvino", "openvino")])
 def test_measured_peak_is_macs_over_median_latency(monkeypatch, device, runtime):
     small = PeakConv(channels=32, size=14)  # the real one takes seconds; the arithmetic is the same
@@ -131,6 +132,7 @@ def test_peak_command_measures_and_stores(tmp_path, monkeypatch):
     assert load_peak("openvino", reports_dir=tmp_path)["gmacs_per_s"] == 42.0
 
 
+@pytest.mark.measures
 def test_peak_is_the_best_of_the_dense_candidates(monkeypatch):
     """A ceiling some layers beat is no ceiling: the peak is the fastest candidate shape, and all are recorded."""
     small = PeakConv(channels=16, size=8)
@@ -162,6 +164,7 @@ def test_layer_chain_is_many_tiny_layers():
         assert cost.macs / 20 <= 8 * 4 * 4 * 9  # at most ~1k MACs a layer: its time is the layer's fixed cost
 
 
+@pytest.mark.measures
 def test_peak_json_has_bandwidth_and_layer_overhead(monkeypatch):
     from mnbench.peak_workloads import LayerChain, StreamWorkload
 

@@ -237,6 +237,7 @@ def tiny_v1(tmp_path_factory):
     return export_model(ModelConfig(arch="v1", width=0.25, resolution=64), models_dir=models_dir, progress=False)
 
 
+@pytest.mark.measures
 @pytest.mark.parametrize("device", ["cpu", "openvino"])
 def test_profile_of_a_real_v1_accounts_for_every_category(tiny_v1, device):
     profile = profile_model(tiny_v1, device, batch=1, threads=1, iterations=8, warmup=2)
@@ -284,6 +285,7 @@ def _app() -> typer.Typer:
     return app
 
 
+@pytest.mark.measures
 def test_profile_command_prints_json_and_saves_a_result_file(tiny_v1, tmp_path):
     env = {"MNBENCH_MODELS_DIR": str(tiny_v1.path.parent), "MNBENCH_REPORTS_DIR": str(tmp_path)}
     args = ["profile", "--arch", "v1", "--width", "0.25", "--resolution", "64", "--device", "cpu", "--threads", "1",

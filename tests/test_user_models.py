@@ -5,6 +5,7 @@ Hand-counted MACs: a dense 3x3 conv 8->16 channels on 32x32 is 16*8*9*32*32 = 1,
 counterpart, depthwise 3x3 (8*9*32*32 = 73,728) plus pointwise 1x1 8->16 (16*8*32*32 = 131,072), is 204,800.
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -129,13 +130,25 @@ def test_sessions_bind_integer_inputs(files):
         assert np.allclose(session.output(0), table[ids])
 
 
+def repetition_medians(record: dict) -> list[float]:
+    """The median of each repetition's calls, split by the record's own round and repetition sizes."""
+    samples, sizes = np.asarray(record["samples_ms"]), record["round_sizes"]
+    bounds = np.cumsum([0, *sizes])
+    rounds = [samples[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    starts = np.cumsum([0, *record["repetition_rounds"]])
+    return [float(np.median(np.concatenate(rounds[a:b]))) for a, b in zip(starts[:-1], starts[1:])]
+
+
+@pytest.mark.measures
 def test_a_short_real_run_pairs_baseline_and_candidate(files, tmp_path):
     from mnbench.devices import resolve_devices
     from mnbench.runner import MeasureSettings, RunPlan, run_plan
 
     models = load_user_models([files["dense"], files["sep"]])
+    # round_s 0.2: one round of both models (~0.4 s) outlasts a repetition's 0.2 s, so each repetition is one round
+    # and its speedup is the ratio of the two models' medians (no per-round pairing to reproduce below).
     plan = RunPlan(archs=[], devices=resolve_devices("cpu"), user_models=tuple(models), threads=1,
-                   measure=MeasureSettings(min_time_s=0.2, max_time_s=0.4, repetitions=2, min_rounds=2),
+                   measure=MeasureSettings(min_time_s=0.2, max_time_s=0.4, repetitions=2, min_rounds=2, round_s=0.2),
                    with_reference=False, with_controls=False, with_peak=False)
     doc = run_plan(plan, models_dir=tmp_path, reports_dir=tmp_path)
     records = {r["arch"]: r for r in doc["records"]}
@@ -146,9 +159,15 @@ def test_a_short_real_run_pairs_baseline_and_candidate(files, tmp_path):
     assert row["arch"] == "dense-vs-sep"
     assert row["theoretical_speedup"] == pytest.approx(DENSE_MACS / SEPARABLE_MACS)
     assert (row["macs_standard"], row["macs_separable"]) == (DENSE_MACS, SEPARABLE_MACS)
-    assert row["realized_speedup"] > 0 and row["repetitions"] == 2
+    assert row["repetitions"] == 2
+    # The realized speedup is the baseline's latency over the candidate's, paired by repetition: the geometric mean
+    # over the repetitions of the ratio of their medians, worked out here from the records' own samples.
+    dense, sep = repetition_medians(records["dense"]), repetition_medians(records["sep"])
+    expected = math.exp(np.mean([math.log(d / s) for d, s in zip(dense, sep, strict=True)]))
+    assert row["realized_speedup"] == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.measures
 def test_profile_takes_a_users_file(app, files):
     import json
 
