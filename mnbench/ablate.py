@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mnbench.ablation_claims import ARCH_COMPARISONS, TOLERANCE
-from mnbench.archs.ablations import ABLATIONS, ablations_for, check_ablation
-from mnbench.config import ModelConfig
+from mnbench.archs.ablations import ABLATIONS
+from mnbench.config import ModelConfig, ablations_for, check_ablation
 from mnbench.errors import MnbenchError
 
 

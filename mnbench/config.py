@@ -11,12 +11,36 @@ VARIANTS = ("separable", "standard")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # int8: the fp32 export quantized (mnbench/quantize.py)
 # Operator categories used by the cost model, the profiler and every report.
 CATEGORIES = ("depthwise", "pointwise", "standard", "grouped", "fc", "se", "other")
+# Each ablation (one design choice changed from the published net) and the archs it applies to, in listing order;
+# how each one changes the net, and what the papers claim for it, is in mnbench/archs/ablations.py.
+_V3 = ("v3-large", "v3-small")
+ABLATION_ARCHS: dict[str, tuple[str, ...]] = {
+    "no-se": _V3, "se-reduction-16": _V3, "relu": _V3, "original-last-stage": _V3, "stem-32": _V3,
+    "expansion-2": ("v2",), "expansion-4": ("v2",), "expansion-10": ("v2",), "expansion-15": ("v2",),
+    "no-residual": ("v2",),
+}
 
 
 def check_choice(kind: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise MnbenchError(f"unknown {kind} {value!r}; choose one of: {', '.join(allowed)}")
     return value
+
+
+def ablations_for(arch: str) -> tuple[str, ...]:
+    return tuple(name for name, archs in ABLATION_ARCHS.items() if arch in archs)
+
+
+def check_ablation(arch: str, name: str) -> str:
+    """`name` if it is an ablation of `arch`; else a MnbenchError naming the ones that are."""
+    valid = ablations_for(arch)
+    if name in valid:
+        return name
+    allowed = f"choose one of: {', '.join(valid)}" if valid else f"{arch} has none"
+    if name not in ABLATION_ARCHS:
+        raise MnbenchError(f"unknown ablation {name!r} for {arch}; {allowed}")
+    raise MnbenchError(f"ablation {name!r} does not apply to {arch} (only to {', '.join(ABLATION_ARCHS[name])}); "
+                       f"{allowed}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,14 +51,12 @@ class ModelConfig:
     resolution: int = 224
     batch: int = 1
     dynamic_batch: bool = False
-    ablation: str | None = None  # one design choice changed (mnbench/archs/ablations.py); None: as published
+    ablation: str | None = None  # one design choice changed (ABLATION_ARCHS); None: as published
 
     def __post_init__(self) -> None:
         check_choice("arch", self.arch, ARCHS)
         check_choice("variant", self.variant, VARIANTS)
         if self.ablation is not None:
-            from mnbench.archs.ablations import check_ablation  # archs imports this module
-
             check_ablation(self.arch, self.ablation)
         if not self.width > 0:
             raise MnbenchError(f"width must be > 0 (e.g. 0.25, 0.5, 0.75, 1.0), got {self.width}")

@@ -20,7 +20,6 @@ own (so it can serve as the next baseline).
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -52,26 +51,13 @@ def find_model_file(sha256: str, candidates: Iterable[str | os.PathLike | None],
     """A file whose bytes have this sha256: one of `candidates` (checked in order), else an export in the models
     folder whose manifest names the sha256 (verified against the file). None if there is none."""
     from mnbench import paths
-    from mnbench.export import file_sha256
-
-    def matches(path: Path) -> bool:
-        try:
-            return path.is_file() and file_sha256(path) == sha256
-        except OSError:
-            return False
+    from mnbench.hashing import has_sha256
+    from mnbench.manifest import file_with_sha256
 
     for candidate in candidates:
-        if candidate and matches(Path(candidate)):
+        if candidate and has_sha256(candidate, sha256):
             return Path(candidate)
-    folder = paths.models_dir(models_dir)
-    for manifest in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            named = json.loads(manifest.read_text(encoding="utf-8")).get("sha256")
-        except (OSError, ValueError, AttributeError):
-            continue  # not an export manifest, or damaged: skip, never trust
-        if named == sha256 and matches(manifest.with_suffix(".onnx")):
-            return manifest.with_suffix(".onnx")
-    return None
+    return file_with_sha256(paths.models_dir(models_dir), sha256)
 
 
 def open_control(device, model_path: str | os.PathLike, *, batch: int, precision: str, threads: int | None,

@@ -19,10 +19,7 @@ import ctypes
 import functools
 import importlib
 import importlib.metadata
-import os
-import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from mnbench.devices_openvino_ep import openvino_ep_status, plugin_device_names
+from mnbench.devices_torch import torch_device_names, torch_device_status
 from mnbench.errors import MnbenchError, exception_text
+from mnbench.host import physical_cores
 
 ONNXRUNTIME = "onnxruntime"
 OPENVINO = "openvino"
-TORCH = "torch"  # `torch`, `torch:cuda[:N]`: PyTorch running mnbench's own modules (mnbench.backends.torch_devices)
+TORCH = "torch"  # `torch`, `torch:cuda[:N]`: PyTorch running mnbench's own modules (mnbench.devices_torch)
 
 # The ONNX Runtime builds that provide the `onnxruntime` module; only one may be installed at a time.
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
@@ -122,9 +122,8 @@ def openvino_devices() -> list[str]:
 def known_device_names() -> list[str]:
     """Every device name mnbench knows here, available or not: the fixed ones plus `openvino:<dev>` per extra device."""
     extra = [f"openvino:{dev}" for dev in openvino_devices() if dev != "CPU"]
-    from mnbench.backends.openvino_ep_plugin import plugin_device_names  # late: mnbench.backends imports us
     ep_extra = plugin_device_names(build_present="OpenVINOExecutionProvider" in (ort_providers() or []))
-    return ["cpu", "cuda", "tensorrt", "openvino", *extra, "openvino-ep", *ep_extra, *_torch_device_names()]
+    return ["cpu", "cuda", "tensorrt", "openvino", *extra, "openvino-ep", *ep_extra, *torch_device_names()]
 
 
 def list_devices(*, refresh: bool = False) -> list[DeviceInfo]:
@@ -151,7 +150,6 @@ def device_info(name: str) -> DeviceInfo:
     if name.startswith("openvino:"):
         return _openvino_extra_device(name)
     if name.lower().startswith("openvino-ep"):  # the onnxruntime-openvino build, else its plugin library
-        from mnbench.backends.openvino_ep_plugin import openvino_ep_status
         name, target, reason = openvino_ep_status(name, build_reason=_onnxruntime_reason(*_FIXED_DEVICES["openvino-ep"][1:]))
         return DeviceInfo(name=name, runtime=ONNXRUNTIME, available=not reason, reason=reason, target=target)
     if name.lower().startswith("torch"):
@@ -163,15 +161,7 @@ def device_info(name: str) -> DeviceInfo:
     return DeviceInfo(name=name, runtime=runtime, available=not reason, reason=reason, target=target)
 
 
-def _torch_device_names() -> list[str]:
-    from mnbench.backends.torch_devices import torch_device_names  # imported late: mnbench.backends imports us
-
-    return torch_device_names()
-
-
 def _torch_device(name: str) -> DeviceInfo:
-    from mnbench.backends.torch_devices import torch_device_status
-
     name, target, reason = torch_device_status(name, driver_problem=nvidia_driver_problem)
     return DeviceInfo(name=name, runtime=TORCH, available=not reason, reason=reason, target=target)
 
@@ -320,74 +310,7 @@ def resolve_device(device: DeviceInfo | str) -> DeviceInfo:
 # Threads
 
 
-def physical_cores() -> int:
-    """Physical cores this process may run on (hyper-threads are not extra cores for inference), capped by a
-    container's CPU quota: a `--cpus=2` container on a 64-core host must not default to 64 threads."""
-    allowed = _allowed_cpus()
-    topology = _core_topology_from_cpuinfo() or _core_topology_from_lscpu()
-    cores = {topology[cpu] for cpu in allowed if cpu in topology}
-    count = len(cores) if cores else len(allowed)
-    quota = _cgroup_cpu_quota()
-    return max(1, min(count, quota) if quota else count)
-
-
 def default_threads() -> int:
+    """Threads a session runs with unless told: the physical cores this process may use, within its cgroup's CPU
+    quota (`mnbench.host.physical_cores`; `mnbench doctor` judges the quota by the same reader)."""
     return physical_cores()
-
-
-def _cgroup_cpu_quota(root: str = "/sys/fs/cgroup") -> int | None:
-    """CPUs granted by a cgroup quota (v2 `cpu.max`, v1 `cpu.cfs_quota_us`), rounded up; None when unlimited."""
-    try:
-        with open(f"{root}/cpu.max", encoding="utf-8") as f:
-            quota, period = f.read().split()[:2]
-    except (OSError, ValueError):
-        try:
-            with open(f"{root}/cpu/cpu.cfs_quota_us", encoding="utf-8") as f:
-                quota = f.read().strip()
-            with open(f"{root}/cpu/cpu.cfs_period_us", encoding="utf-8") as f:
-                period = f.read().strip()
-        except OSError:
-            return None
-    if quota in ("max", "-1") or not quota.lstrip("-").isdigit() or not period.isdigit() or int(period) <= 0:
-        return None
-    return max(1, -(-int(quota) // int(period)))
-
-
-def _allowed_cpus() -> set[int]:
-    try:
-        return set(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return set(range(os.cpu_count() or 1))
-
-
-def _core_topology_from_cpuinfo(path: str = "/proc/cpuinfo") -> dict[int, tuple[str, str]]:
-    """logical cpu -> (socket, core id) from /proc/cpuinfo; empty when it lacks core ids (some VMs, non-x86)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        return {}
-    topology: dict[int, tuple[str, str]] = {}
-    for block in text.split("\n\n"):
-        fields = dict(
-            (key.strip(), value.strip())
-            for key, _, value in (line.partition(":") for line in block.splitlines())
-        )
-        if "processor" in fields and "core id" in fields and fields["processor"].isdigit():
-            topology[int(fields["processor"])] = (fields.get("physical id", "0"), fields["core id"])
-    return topology
-
-
-def _core_topology_from_lscpu() -> dict[int, tuple[str, str]]:
-    if not shutil.which("lscpu"):
-        return {}
-    try:
-        out = subprocess.run(["lscpu", "-p=CPU,CORE,SOCKET"], capture_output=True, text=True, timeout=2).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    topology = {}
-    for line in out.splitlines():
-        match = re.fullmatch(r"(\d+),(\d*),(\d*)", line.strip())
-        if match and match.group(2):
-            topology[int(match.group(1))] = (match.group(3) or "0", match.group(2))
-    return topology

@@ -2,8 +2,8 @@
 
 The cached file is `<models_dir>/<config slug>-opset<N>-<12 hex>.onnx`, the hex a hash over the config, the
 mnbench and torch versions, the opset and the architecture/exporter source, so a change to any of them exports
-afresh. A JSON manifest beside it
-records the file's sha256; a cached file is reused only if its sha256 still matches and `onnx.checker` passes it.
+afresh. A JSON manifest beside it (`mnbench.manifest`) records the file's sha256; a cached file is reused only if
+its sha256 still matches and `onnx.checker` passes it.
 
 Exporter: torch's TorchScript-based path (`dynamo=False`). In torch 2.13 the dynamo path emits opset 18 at the
 least (it cannot down-convert to 17) and names nodes `node_Conv_36` / `n0`; the TorchScript path gives opset 17
@@ -34,7 +34,8 @@ from mnbench.backends import make_input, open_session
 from mnbench.config import ModelConfig
 from mnbench.cost import ModelCost, count_cost
 from mnbench.errors import MnbenchError
-from mnbench.hashing import file_sha256  # noqa: F401  (callers import it from here too)
+from mnbench.hashing import file_sha256
+from mnbench.manifest import cached_manifest, manifest_path_for, write_manifest
 
 DEFAULT_OPSET = 17
 # 17 is the first opset with every op these nets need as one node; 20 is the TorchScript exporter's last.
@@ -97,10 +98,6 @@ def model_path_for(config: ModelConfig, *, models_dir: str | Path | None = None,
     return paths.models_dir(models_dir) / f"{config.slug}-opset{opset}-{key}.onnx"
 
 
-def manifest_path_for(model_path: Path) -> Path:
-    return model_path.with_suffix(".json")
-
-
 def export_model(
     config: ModelConfig,
     *,
@@ -120,7 +117,7 @@ def export_model(
     key = cache_key(config, opset=opset)
     show = progress or _quiet
     show(f"Checking cached {path.name}")
-    manifest = _verified_manifest(path, key)
+    manifest = cached_manifest(path, key, validate=_check_cached)
     reused = manifest is not None
     if not reused:
         manifest = _export_to_cache(config, path, key, opset, show)
@@ -133,28 +130,10 @@ def export_model(
     )
 
 
-def _verified_manifest(path: Path, key: str) -> dict | None:
-    """The manifest of an intact cached export; None (and the pieces removed) if anything is off."""
-    manifest_path = manifest_path_for(path)
-    if not path.exists() and not manifest_path.exists():
-        return None
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        intact = (
-            manifest.get("cache_key") == key
-            and isinstance(manifest.get("params"), int)
-            and manifest.get("sha256") == file_sha256(path)
-        )
-        if intact:
-            onnx.checker.check_model(str(path), full_check=True)
-    except Exception:  # noqa: BLE001 - unreadable, torn or edited: never trust it, rebuild
-        intact = False
-    if intact:
-        return manifest
-    # A damaged file is removed first, so a failed rebuild cannot leave it looking usable.
-    path.unlink(missing_ok=True)
-    manifest_path.unlink(missing_ok=True)
-    return None
+def _check_cached(path: Path, manifest: dict) -> None:
+    if not isinstance(manifest.get("params"), int):
+        raise MnbenchError(f"{manifest_path_for(path)} has no parameter count")
+    onnx.checker.check_model(str(path), full_check=True)
 
 
 def _export_to_cache(config: ModelConfig, path: Path, key: str, opset: int, show: Callable[[str], None]) -> dict:
@@ -187,7 +166,7 @@ def _export_to_cache(config: ModelConfig, path: Path, key: str, opset: int, show
             "onnxruntime": ort_version,
         },
     }
-    atomic.write_text(manifest_path_for(path), json.dumps(manifest, indent=2) + "\n")
+    write_manifest(path, manifest)
     return manifest
 
 

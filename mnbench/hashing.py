@@ -13,3 +13,11 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def has_sha256(path: str | Path, sha256: str) -> bool:
+    """Whether `path` is a file whose bytes have this sha256 (False where it cannot be read)."""
+    try:
+        return Path(path).is_file() and file_sha256(path) == sha256
+    except OSError:
+        return False

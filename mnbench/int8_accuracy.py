@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from mnbench.manifest import read_manifest
 from mnbench.precision_readback import INT8, sqnr_db, top1_agreement
-from mnbench.quantize import calibration_inputs, read_manifest
+from mnbench.quantize import calibration_inputs
 
 HELD_OUT_SEED = 2718  # neither calibration's (mnbench.quantize.CALIBRATION_SEED) nor the benchmark input's
 HELD_OUT_IMAGES = 16

@@ -7,15 +7,14 @@
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import platform
 import shutil
 import socket
 import subprocess
 from typing import Any
 
-from mnbench import __version__
-from mnbench.devices import import_optional, openvino_core, ort_build, ort_providers, physical_cores
+from mnbench import __version__, host
+from mnbench.devices import import_optional, openvino_core, ort_build, ort_providers
 
 # ISA extensions that decide which kernels the runtimes pick (and so the latencies): /proc/cpuinfo flag names.
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
@@ -25,8 +24,9 @@ _COMMAND_TIMEOUT_S = 1.5
 
 
 def machine_info() -> dict[str, Any]:
-    cpuinfo = _read_cpuinfo()
-    flags = set(cpuinfo.get("flags", cpuinfo.get("Features", "")).split())
+    cpuinfo = host.cpuinfo()
+    flags = host.cpu_flags(cpuinfo)
+    memory = host.memory()
     ort_dist = ort_build()
     versions = {"mnbench": __version__, **{name: _version(name) for name in _PACKAGES},
                 "onnxruntime": _version(ort_dist.split("+")[0]) if ort_dist else None}
@@ -36,14 +36,13 @@ def machine_info() -> dict[str, Any]:
         "kernel": platform.release(),
         "arch": platform.machine(),
         "python": platform.python_version(),
-        "cpu_model": cpuinfo.get("model name") or platform.processor() or None,
-        # Vendor family/model/stepping tells CPU generations apart where VMs report a generic model name.
-        "cpu_signature": _cpu_signature(cpuinfo),
+        "cpu_model": cpu_model(cpuinfo),
+        "cpu_signature": host.cpu_signature(cpuinfo),
         "cpu_flags": {flag: flag in flags for flag in ISA_FLAGS} if flags else None,
-        "physical_cores": physical_cores(),
-        "logical_cpus": os.cpu_count(),
-        "available_cpus": _available_cpus(),
-        "memory_gib": _memory_gib(),
+        "physical_cores": host.physical_cores(),
+        "logical_cpus": host.logical_cpus(),
+        "available_cpus": host.available_cpus(),
+        "memory_gib": round(memory["total"] / 2**30, 1) if memory else None,
         "versions": versions,
         "onnxruntime_build": ort_dist,
         "onnxruntime_providers": _safely(ort_providers),
@@ -53,10 +52,9 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def cpu_flags() -> set[str]:
-    """This CPU's ISA flags as /proc/cpuinfo spells them (empty where it cannot be read)."""
-    cpuinfo = _read_cpuinfo()
-    return set(cpuinfo.get("flags", cpuinfo.get("Features", "")).split())
+def cpu_model(cpuinfo: dict[str, str] | None = None) -> str | None:
+    """The CPU's model as result files name it (and the host history keys it): /proc/cpuinfo's, else Python's."""
+    return host.cpu_model(host.cpuinfo() if cpuinfo is None else cpuinfo) or platform.processor() or None
 
 
 def machine_fingerprint(info: dict[str, Any]) -> dict[str, Any]:
@@ -87,55 +85,12 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _read_cpuinfo(path: str = "/proc/cpuinfo") -> dict[str, str]:
-    """The first processor's fields (all cores of one machine report the same model and flags)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            first_block = f.read().split("\n\n", 1)[0]
-    except OSError:
-        return {}
-    fields = {}
-    for line in first_block.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
-def _cpu_signature(cpuinfo: dict[str, str]) -> str | None:
-    if "cpu family" not in cpuinfo:
-        return None
-    vendor = cpuinfo.get("vendor_id", "")
-    return f"{vendor} {cpuinfo['cpu family']}/{cpuinfo.get('model', '?')}/{cpuinfo.get('stepping', '?')}".strip()
-
-
 def _os_name() -> str:
     try:
         release = platform.freedesktop_os_release()
         return release.get("PRETTY_NAME") or release.get("NAME") or platform.system()
     except (OSError, AttributeError):
         return f"{platform.system()} {platform.version()}".strip()
-
-
-def _available_cpus() -> int | None:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count()
-
-
-def _memory_gib() -> float | None:
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 2**20, 1)  # kB -> GiB
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _openvino_info() -> dict[str, Any] | None:

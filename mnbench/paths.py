@@ -5,7 +5,9 @@ Like a project's own folders; `MNBENCH_MODELS_DIR` / `MNBENCH_REPORTS_DIR` (or t
 
 from __future__ import annotations
 
+import datetime
 import os
+import socket
 from pathlib import Path
 
 
@@ -23,3 +25,10 @@ BOOKKEEPING_DIRS = ("host", "peaks")
 
 def runs_dir(reports: str | os.PathLike | None = None) -> Path:
     return reports_dir(reports) / "runs"
+
+
+def default_run_output(reports: str | os.PathLike | None = None, suffix: str = "") -> Path:
+    """Where a result file goes unless told: `runs/<UTC time>-<host><suffix>.json`, e.g.
+    `reports/runs/20261203T125800Z-bench1-profile.json`."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return runs_dir(reports) / f"{stamp}-{socket.gethostname()}{suffix}.json"

@@ -29,7 +29,8 @@ import onnx
 
 from mnbench import atomic
 from mnbench.errors import MnbenchError
-from mnbench.hashing import file_sha256  # noqa: F401  (callers import it from here too)
+from mnbench.hashing import file_sha256
+from mnbench.manifest import cached_manifest, write_manifest
 
 INT8 = "int8"
 # Bump when the recipe changes in a way the settings and versions in the key would not show.
@@ -82,9 +83,9 @@ def settings_for_cpu(cpu_flags: set[str] | None, *, x86: bool = True) -> QuantSe
 def host_settings() -> QuantSettings:
     import platform
 
-    from mnbench.machine import cpu_flags
+    from mnbench.host import cpu_flags, cpuinfo
 
-    return settings_for_cpu(cpu_flags(), x86=platform.machine().lower() in ("x86_64", "amd64", "i686", "x86"))
+    return settings_for_cpu(cpu_flags(cpuinfo()), x86=platform.machine().lower() in ("x86_64", "amd64", "i686", "x86"))
 
 
 def quantized_path_for(fp32_path: Path, key: str) -> Path:
@@ -115,7 +116,7 @@ def quantize_model(fp32_path: str | Path, *, settings: QuantSettings | None = No
     source_sha = fp32_sha256 or file_sha256(fp32_path)
     key = cache_key(source_sha, settings, onnxruntime_version())
     path = quantized_path_for(fp32_path, key)
-    manifest = _verified_manifest(path, key)
+    manifest = cached_manifest(path, key, validate=lambda cached, _: _validate(cached))
     if manifest is not None:
         return path, manifest
     input_name, shape = _static_input(fp32_path)
@@ -126,13 +127,13 @@ def quantize_model(fp32_path: str | Path, *, settings: QuantSettings | None = No
         sha256 = file_sha256(tmp)
     manifest = {"file": path.name, "sha256": sha256, "cache_key": key, "source": fp32_path.name,
                 "source_sha256": source_sha, "settings": settings.as_dict(), "onnxruntime": onnxruntime_version()}
-    atomic.write_text(path.with_suffix(".json"), json.dumps(manifest, indent=2) + "\n")
+    write_manifest(path, manifest)
     return path, manifest
 
 
 def quantize_export(exported: Any) -> Any:
     """An `mnbench.export.ExportedModel` of the int8 file: same config, cost (MACs stay) and params, its own path
-    and sha256. `quantization` settings are on the manifest (`read_manifest`)."""
+    and sha256. `quantization` settings are on the manifest (`mnbench.manifest.read_manifest`)."""
     path, manifest = quantize_model(exported.path, fp32_sha256=exported.sha256)
     return dataclasses.replace(exported, path=path, sha256=manifest["sha256"], reused=False, output=None)
 
@@ -140,32 +141,6 @@ def quantize_export(exported: Any) -> Any:
 def for_precision(exported: Any, precision: str) -> Any:
     """`exported` itself, or its int8 file when `precision` is int8: the one hook every command calls."""
     return quantize_export(exported) if precision == INT8 else exported
-
-
-def read_manifest(path: str | Path) -> dict[str, Any] | None:
-    """The manifest of a quantized file made here, or None (not one of ours, or unreadable)."""
-    try:
-        return json.loads(Path(path).with_suffix(".json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _verified_manifest(path: Path, key: str) -> dict[str, Any] | None:
-    manifest_path = path.with_suffix(".json")
-    if not path.exists() and not manifest_path.exists():
-        return None
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        intact = manifest.get("cache_key") == key and manifest.get("sha256") == file_sha256(path)
-        if intact:
-            _validate(path)
-    except Exception:  # noqa: BLE001 - torn, edited or unreadable: never trusted, rebuilt
-        intact = False
-    if intact:
-        return manifest
-    path.unlink(missing_ok=True)  # removed first, so a failed rebuild cannot leave it looking usable
-    manifest_path.unlink(missing_ok=True)
-    return None
 
 
 def _validate(path: Path) -> None:

@@ -147,58 +147,6 @@ def test_resolve_device_wants_exactly_one():
         devices.resolve_device("cpu,openvino")
 
 
-FOUR_THREADS_TWO_CORES = "\n\n".join(
-    f"processor\t: {cpu}\nphysical id\t: 0\ncore id\t\t: {cpu // 2}\nflags\t\t: avx2" for cpu in range(4)
-)
-
-
-def test_cpuinfo_topology_counts_hyperthreads_once(tmp_path, monkeypatch):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(FOUR_THREADS_TWO_CORES + "\n")
-    topology = devices._core_topology_from_cpuinfo(str(cpuinfo))
-    assert topology == {0: ("0", "0"), 1: ("0", "0"), 2: ("0", "1"), 3: ("0", "1")}
-
-    monkeypatch.setattr(devices, "_core_topology_from_cpuinfo", lambda: topology)
-    monkeypatch.setattr(devices, "_cgroup_cpu_quota", lambda: None)
-    monkeypatch.setattr(devices, "_allowed_cpus", lambda: {0, 1, 2, 3})
-    assert devices.physical_cores() == 2
-    monkeypatch.setattr(devices, "_allowed_cpus", lambda: {2, 3})  # affinity limited to one core's two threads
-    assert devices.physical_cores() == 1
-
-
-@pytest.mark.parametrize("cpu_max,expected", [("max 100000", None), ("200000 100000", 2), ("150000 100000", 2),
-                                              ("50000 100000", 1)])
-def test_cgroup_v2_quota(tmp_path, cpu_max, expected):
-    (tmp_path / "cpu.max").write_text(cpu_max + "\n")
-    assert devices._cgroup_cpu_quota(str(tmp_path)) == expected
-
-
-def test_cgroup_v1_quota(tmp_path):
-    (tmp_path / "cpu").mkdir()
-    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("400000\n")
-    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    assert devices._cgroup_cpu_quota(str(tmp_path)) == 4
-    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
-    assert devices._cgroup_cpu_quota(str(tmp_path)) is None
-    assert devices._cgroup_cpu_quota(str(tmp_path / "missing")) is None
-
-
-def test_container_quota_caps_the_default_threads(monkeypatch):
-    monkeypatch.setattr(devices, "_core_topology_from_cpuinfo", lambda: {})
-    monkeypatch.setattr(devices, "_core_topology_from_lscpu", lambda: {})
-    monkeypatch.setattr(devices, "_allowed_cpus", lambda: set(range(64)))
-    monkeypatch.setattr(devices, "_cgroup_cpu_quota", lambda: 2)
-    assert devices.physical_cores() == 2
-
-
-def test_physical_cores_falls_back_to_allowed_cpus(monkeypatch):
-    monkeypatch.setattr(devices, "_core_topology_from_cpuinfo", lambda: {})
-    monkeypatch.setattr(devices, "_core_topology_from_lscpu", lambda: {})
-    monkeypatch.setattr(devices, "_allowed_cpus", lambda: {0, 1, 2})
-    monkeypatch.setattr(devices, "_cgroup_cpu_quota", lambda: None)
-    assert devices.physical_cores() == 3
-
-
 def test_physical_cores_on_this_machine_is_within_the_affinity():
     cores = devices.physical_cores()
     assert 1 <= cores <= len(os.sched_getaffinity(0))

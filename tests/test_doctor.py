@@ -1,5 +1,6 @@
-"""`mnbench doctor` against a fake /proc and /sys tree: each check's verdict, missing files, the probe's judgment
-(faked: no test spends 10 s), and the CLI's exit codes. One small real probe runs ONNX Runtime."""
+"""`mnbench doctor` against a fake /proc and /sys tree and faked steal, load and memory figures (psutil reads the live
+machine only): each check's verdict, missing files, the probe's judgment (faked: no test spends 10 s), and the CLI's
+exit codes. One small real probe runs ONNX Runtime."""
 
 import json
 import subprocess
@@ -17,17 +18,13 @@ CPUINFO = ("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\
            "model name\t: Intel(R) Xeon(R) Platinum 8480+\n"
            "flags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16 amx_tile amx_bf16\n\n"
            "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n")
-MEMINFO_8G = "MemTotal:       16000000 kB\nMemFree:         1000000 kB\nMemAvailable:    8388608 kB\n"
 
 
 def fake_tree(root, *, governors=("performance", "performance"), no_turbo=None, boost=None, smt="0", isolated="",
-              cpu_max=None, v1_quota=None, self_cgroup="0::/\n", thp="always madvise [never]", meminfo=MEMINFO_8G,
-              cpuinfo=CPUINFO):
+              cpu_max=None, v1_quota=None, self_cgroup="0::/\n", thp="always madvise [never]", cpuinfo=CPUINFO):
     """A /proc and /sys under `root`; an argument of None leaves its file out."""
     files = {
-        "proc/cpuinfo": cpuinfo, "proc/meminfo": meminfo, "proc/self/cgroup": self_cgroup,
-        "proc/stat": "cpu  100 0 50 800 10 0 0 0\ncpu0 1 0 1 1 0 0 0 0\ncpu1 1 0 1 1 0 0 0 0\n",
-        "proc/loadavg": "0.10 0.10 0.10 1/100 1\n",
+        "proc/cpuinfo": cpuinfo, "proc/self/cgroup": self_cgroup,
         "sys/devices/system/cpu/intel_pstate/no_turbo": no_turbo, "sys/devices/system/cpu/cpufreq/boost": boost,
         "sys/devices/system/cpu/smt/active": smt, "sys/devices/system/cpu/isolated": isolated,
         "sys/fs/cgroup/cpu.max": cpu_max, "sys/fs/cgroup/cpu/cpu.cfs_quota_us": v1_quota,
@@ -170,16 +167,19 @@ def test_transparent_hugepages(tmp_path, thp, status):
         assert finding.command == "echo madvise | sudo tee /sys/kernel/mm/transparent_hugepage/enabled"
 
 
-@pytest.mark.parametrize("available_kib, status", [(8 * 2**20, "ok"), (int(1.5 * 2**20), "warn"), (2**19, "unfit")])
-def test_memory_available(tmp_path, available_kib, status):
-    meminfo = f"MemTotal: 16000000 kB\nMemAvailable: {available_kib} kB\n"
-    assert system_checks.check_memory(host(tmp_path, meminfo=meminfo)).status == status
+@pytest.mark.parametrize("available_gib, status", [(8, "ok"), (1.5, "warn"), (0.5, "unfit")])
+def test_memory_available(available_gib, status):
+    memory = {"total": 16 * 2**30, "available": int(available_gib * 2**30)}
+    assert system_checks.check_memory(memory).status == status
+    assert system_checks.check_memory(None).status == "unknown"
 
 
-def test_sample_activity_reads_the_fake_proc(tmp_path):
-    activity = system_checks.sample_activity(host(tmp_path), interval_s=0.01)
-    assert activity.cpus == 2 and activity.state["loadavg_1m"] == 0.1
-    assert activity.state["steal_fraction"] is None  # the fake counters did not move
+def test_sample_activity_reads_this_machine_and_nothing_of_a_fake_tree(tmp_path):
+    activity = system_checks.sample_activity(Host(), interval_s=0.01)
+    assert activity.cpus >= 1 and activity.state["loadavg_1m"] >= 0 and activity.state["interval_s"] > 0
+    assert activity.state["steal_fraction"] is None or 0 <= activity.state["steal_fraction"] <= 1
+    fake = system_checks.sample_activity(host(tmp_path), interval_s=0.01)
+    assert fake.cpus is None and fake.busiest == [] and set(fake.state.values()) == {None}
 
 
 def test_an_empty_tree_is_unknown_never_a_crash(tmp_path):

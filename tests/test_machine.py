@@ -54,7 +54,7 @@ def test_survives_missing_packages_and_tools(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     monkeypatch.setitem(sys.modules, "openvino", None)
     monkeypatch.setattr(machine.shutil, "which", lambda name: None)  # no nvidia-smi, no git
-    monkeypatch.setattr(devices.shutil, "which", lambda name: None)  # no lscpu
+    monkeypatch.setattr(machine.host.shutil, "which", lambda name: None)  # no lscpu
     info = machine.machine_info()
     assert set(info) == KEYS
     assert info["versions"] == {"mnbench": __version__, "torch": None, "onnx": None, "onnxscript": None,
@@ -75,14 +75,15 @@ def test_git_commit_is_none_outside_a_repository(monkeypatch, tmp_path):
     assert machine._git_commit() is None
 
 
-def test_cpuinfo_parsing(tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\n"
-                       "model name\t: Intel(R) Xeon(R) Processor\nstepping\t: 2\nflags\t\t: avx2 amx_tile\n\n"
-                       "processor\t: 1\nmodel name\t: ignored\n")
-    fields = machine._read_cpuinfo(str(cpuinfo))
-    assert fields["model name"] == "Intel(R) Xeon(R) Processor" and fields["flags"] == "avx2 amx_tile"
-    assert machine._cpu_signature(fields) == "GenuineIntel 6/207/2"
+def test_the_cpu_is_read_through_mnbench_host(monkeypatch):
+    fields = {"vendor_id": "GenuineIntel", "cpu family": "6", "model": "207", "stepping": "2",
+              "model name": "Intel(R) Xeon(R) Processor", "flags": "avx2 amx_tile"}
+    monkeypatch.setattr(machine.host, "cpuinfo", lambda *args: fields)
+    info = machine.machine_info()
+    assert info["cpu_model"] == "Intel(R) Xeon(R) Processor" and info["cpu_signature"] == "GenuineIntel 6/207/2"
+    assert {flag for flag, present in info["cpu_flags"].items() if present} == {"avx2", "amx_tile"}
+    monkeypatch.setattr(machine.host, "cpuinfo", lambda *args: {})  # no /proc/cpuinfo: Python's name, no flags
+    assert machine.cpu_model() == (platform.processor() or None) and machine.machine_info()["cpu_flags"] is None
 
 
 def test_fingerprint_ignores_the_host_but_not_cpu_or_runtimes():

@@ -1,4 +1,5 @@
-"""Machine state from a fake /proc, and the host's best reference latency (best-keeping, atomic, damaged files)."""
+"""Machine state between two snapshots (faked and on this machine), and the host's best reference latency
+(best-keeping, atomic, damaged files)."""
 
 import json
 import os
@@ -6,83 +7,46 @@ import os
 import pytest
 
 from mnbench import host_history, machine_state
+from mnbench.host import CPU_FIELDS
 
 
-def write_proc(root, *, cpu="cpu  100 0 50 800 10 0 0 40", loadavg="1.50 0.80 0.40 2/300 1234", cpus=2):
-    root.mkdir(parents=True, exist_ok=True)
-    lines = [cpu] + [f"cpu{i} 1 0 1 1 0 0 0 0" for i in range(cpus)] + ["intr 0", "ctxt 0"]
-    (root / "stat").write_text("\n".join(lines) + "\n")
-    if loadavg is not None:
-        (root / "loadavg").write_text(loadavg + "\n")
-    return root
+def snap(cpu, loadavg=(1.5, 0.8, 0.4), at=0.0):
+    """A snapshot as `snapshot()` takes it: CPU seconds per field (user nice system idle iowait irq softirq steal)."""
+    return {"monotonic_s": at, "cpu": dict(zip(CPU_FIELDS, cpu)) if cpu is not None else None,
+            "loadavg": list(loadavg) if loadavg is not None else None}
 
 
-def test_snapshot_reads_the_aggregate_cpu_line_and_load(tmp_path):
-    snap = machine_state.snapshot(write_proc(tmp_path / "proc"))
-    assert snap["cpu"] == {"user": 100, "nice": 0, "system": 50, "idle": 800, "iowait": 10, "irq": 0, "softirq": 0,
-                           "steal": 40}
-    assert snap["loadavg"] == [1.5, 0.8, 0.4]
-    assert isinstance(snap["monotonic_s"], float)
-    json.dumps(snap)  # it goes into result files
+def test_snapshot_reads_cpu_time_and_load_on_this_machine():
+    now = machine_state.snapshot()
+    assert set(now) == {"monotonic_s", "cpu", "loadavg"} and isinstance(now["monotonic_s"], float)
+    assert set(now["cpu"]) == set(CPU_FIELDS) and len(now["loadavg"]) == 3
+    json.dumps(now)  # JSON-serialisable
+    state = machine_state.between(now, machine_state.snapshot())
+    assert set(state) == {"interval_s", "steal_fraction", "busy_fraction", "loadavg_1m"} and state["interval_s"] >= 0
 
 
-def test_between_gives_steal_and_busy_shares_of_all_cpu_time(tmp_path):
-    a = machine_state.snapshot(write_proc(tmp_path / "a", cpu="cpu  100 0 50 800 10 0 0 40"))
-    # +60 user, +20 system, +90 idle, +10 iowait, +20 steal: 200 jiffies in all
-    b = machine_state.snapshot(write_proc(tmp_path / "b", cpu="cpu  160 0 70 890 20 0 0 60", loadavg="2.25 1 1 1/1 1"))
+def test_between_gives_steal_and_busy_shares_of_all_cpu_time():
+    a = snap([100, 0, 50, 800, 10, 0, 0, 40])
+    # +60 user, +20 system, +90 idle, +10 iowait, +20 steal: 200 in all
+    b = snap([160, 0, 70, 890, 20, 0, 0, 60], loadavg=(2.25, 1, 1), at=2.5)
     state = machine_state.between(a, b)
     assert state["steal_fraction"] == pytest.approx(20 / 200)
     assert state["busy_fraction"] == pytest.approx(80 / 200)
-    assert state["loadavg_1m"] == 2.25
-    assert state["interval_s"] >= 0
+    assert state["loadavg_1m"] == 2.25 and state["interval_s"] == 2.5
 
 
-def test_missing_files_give_none_not_an_error(tmp_path):
-    empty = tmp_path / "nothing"
-    snap = machine_state.snapshot(empty)
-    assert snap["cpu"] is None and snap["loadavg"] is None
-    assert machine_state.between(snap, machine_state.snapshot(empty)) | {"interval_s": 0} == {
+def test_missing_figures_give_none_not_an_error(monkeypatch):
+    monkeypatch.setattr(machine_state, "cpu_times", lambda: None)
+    monkeypatch.setattr(machine_state, "load_average", lambda: None)
+    empty = machine_state.snapshot()
+    assert empty["cpu"] is None and empty["loadavg"] is None
+    assert machine_state.between(empty, machine_state.snapshot()) | {"interval_s": 0} == {
         "interval_s": 0, "steal_fraction": None, "busy_fraction": None, "loadavg_1m": None}
-    assert machine_state.online_cpus(empty) is None
-    assert machine_state.busiest_processes(empty, interval_s=0, sleep=lambda s: None) == []
 
 
-def test_no_cpu_time_passed_is_none_and_an_old_kernel_without_steal_reads(tmp_path):
-    snap = machine_state.snapshot(write_proc(tmp_path / "p", cpu="cpu  1 2 3 4"))
-    assert snap["cpu"]["steal"] == 0 and snap["cpu"]["idle"] == 4
-    assert machine_state.between(snap, snap)["steal_fraction"] is None
-
-
-def test_online_cpus_counts_the_per_cpu_lines(tmp_path):
-    assert machine_state.online_cpus(write_proc(tmp_path / "p", cpus=6)) == 6
-
-
-def write_process(proc, pid, comm, utime, stime):
-    (proc / str(pid)).mkdir(parents=True, exist_ok=True)
-    (proc / str(pid) / "stat").write_text(f"{pid} ({comm}) S 1 1 1 0 -1 0 0 0 0 0 {utime} {stime} 0 0 20 0 1 0\n")
-
-
-def test_busiest_processes_over_the_interval_without_ourselves(tmp_path):
-    proc = tmp_path / "proc"
-    ticks = os.sysconf("SC_CLK_TCK")
-    for pid, comm in [(10, "idle one"), (20, "busy (worker)"), (30, "half"), (os.getpid(), "pytest")]:
-        write_process(proc, pid, comm, 100, 100)
-
-    def one_second_passes(_):
-        write_process(proc, 20, "busy (worker)", 100 + ticks, 100 + ticks)  # two CPUs' worth
-        write_process(proc, 30, "half", 100 + ticks // 2, 100)
-        write_process(proc, os.getpid(), "pytest", 100 + 5 * ticks, 100)
-        write_process(proc, 40, "newborn", 10 * ticks, 0)  # appeared during the interval: no share known
-
-    times = iter([0.0, 1.0])
-    top = machine_state.busiest_processes(proc, n=5, interval_s=1.0, sleep=one_second_passes, clock=lambda: next(times))
-    assert [(p["pid"], p["comm"]) for p in top] == [(20, "busy (worker)"), (30, "half")]
-    assert top[0]["cpu_share"] == pytest.approx(2.0) and top[1]["cpu_share"] == pytest.approx(0.5, abs=0.01)
-
-
-def test_busiest_processes_on_this_machine_never_fails():
-    top = machine_state.busiest_processes(n=3, interval_s=0.05)
-    assert len(top) <= 3 and all(p["pid"] != os.getpid() for p in top)
+def test_no_cpu_time_passed_is_none():
+    still = snap([1, 2, 3, 4, 0, 0, 0, 0])
+    assert machine_state.between(still, still)["steal_fraction"] is None
 
 
 # --- host history ------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import importlib.util
 import pytest
 
 from mnbench import devices
+from mnbench import devices_openvino_ep as discovery
 from mnbench.backends import openvino_ep_plugin as plugin_mod
 from mnbench.errors import MnbenchError
 
@@ -67,7 +68,7 @@ INTEL = [_EpDevice("CPUExecutionProvider", 0x8086), _EpDevice("OpenVINOExecution
 
 
 def _status(name, ort, plugin=None, build_reason=BUILD_REASON):
-    return plugin_mod.openvino_ep_status(name, build_reason=build_reason,
+    return discovery.openvino_ep_status(name, build_reason=build_reason,
                                          modules=lambda: (ort, plugin if plugin is not None else _FakePlugin()))
 
 
@@ -77,7 +78,7 @@ def test_on_an_amd_cpu_the_plugin_offers_nothing_and_says_why():
     assert (name, target) == ("openvino-ep", "OpenVINOExecutionProvider")
     assert "offers no OpenVINO device" in reason and "0x8086" in reason and "0x1022 (AMD)" in reason
     assert "--device openvino" in reason
-    assert ort.registered == [(plugin_mod.REGISTRATION_NAME, _FakePlugin().get_library_path())]
+    assert ort.registered == [(discovery.REGISTRATION_NAME, _FakePlugin().get_library_path())]
 
 
 def test_on_intel_the_plugin_devices_run():
@@ -91,7 +92,7 @@ def test_on_intel_the_plugin_devices_run():
 
 
 def test_without_the_plugin_the_reason_names_both_ways_to_get_it():
-    reason = plugin_mod.openvino_ep_status("openvino-ep", build_reason=BUILD_REASON,
+    reason = discovery.openvino_ep_status("openvino-ep", build_reason=BUILD_REASON,
                                            modules=lambda: (_FakeOrt([]), None))[2]
     assert "onnxruntime-openvino" in reason and "mnbench[openvino-ep]" in reason
 
@@ -116,7 +117,7 @@ def test_a_plugin_that_fails_to_load_or_an_old_runtime():
 
 def test_the_session_gets_the_chosen_device_and_string_options(monkeypatch):
     ort, plugin = _FakeOrt(INTEL), _FakePlugin()
-    monkeypatch.setattr(plugin_mod, "_import", lambda module: plugin if module == plugin_mod.PLUGIN_MODULE else ort)
+    monkeypatch.setattr(discovery, "_import", lambda module: plugin if module == discovery.PLUGIN_MODULE else ort)
     assert plugin_mod.uses_plugin(ort)  # the build's provider is not listed: the plugin path
     options = _Options()
     info = plugin_mod.add_plugin_provider(ort, options, "openvino-ep:GPU",
@@ -133,9 +134,9 @@ def test_the_session_gets_the_chosen_device_and_string_options(monkeypatch):
 
 def test_extra_device_names_come_from_the_plugin(monkeypatch):
     ort, plugin = _FakeOrt(INTEL), _FakePlugin()
-    monkeypatch.setattr(plugin_mod, "_import", lambda module: plugin if module == plugin_mod.PLUGIN_MODULE else ort)
-    assert plugin_mod.plugin_device_names(build_present=False) == ["openvino-ep:GPU.0"]
-    assert plugin_mod.plugin_device_names(build_present=True) == []
+    monkeypatch.setattr(discovery, "_import", lambda module: plugin if module == discovery.PLUGIN_MODULE else ort)
+    assert discovery.plugin_device_names(build_present=False) == ["openvino-ep:GPU.0"]
+    assert discovery.plugin_device_names(build_present=True) == []
 
 
 def _cpu_vendor() -> str:
@@ -146,7 +147,7 @@ def _cpu_vendor() -> str:
     return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("vendor_id")), "")
 
 
-@pytest.mark.skipif(importlib.util.find_spec(plugin_mod.PLUGIN_MODULE) is None
+@pytest.mark.skipif(importlib.util.find_spec(discovery.PLUGIN_MODULE) is None
                     or _cpu_vendor() in ("", "GenuineIntel"), reason="needs the plugin on a non-Intel CPU")
 def test_the_real_plugin_on_a_non_intel_cpu():
     devices.clear_cache()
@@ -163,8 +164,7 @@ def test_the_ort_backend_opens_plugin_sessions_without_cpu_fallback(monkeypatch,
     # The plugin's own code picks the device and converts the options, against a fake Intel machine's device list
     # (the real SessionOptions cannot take fake OrtEpDevices, so they are recorded on a stand-in).
     fake_ort, plugin, recorded = _FakeOrt(INTEL), _FakePlugin(), _Options()
-    monkeypatch.setattr(plugin_mod, "_import",
-                        lambda module: plugin if module == plugin_mod.PLUGIN_MODULE else fake_ort)
+    monkeypatch.setattr(discovery, "_import", lambda module: plugin if module == discovery.PLUGIN_MODULE else fake_ort)
     real_add = plugin_mod.add_plugin_provider
 
     def add(ort, options, name, provider_options):

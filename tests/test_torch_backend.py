@@ -20,8 +20,8 @@ import torch
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
-from mnbench import devices, results
-from mnbench.backends import open_session, torch_backend, torch_devices, torch_info
+from mnbench import devices, devices_torch, results
+from mnbench.backends import open_session, torch_backend, torch_info
 from mnbench.config import ModelConfig
 from mnbench.devices import DeviceInfo
 from mnbench.errors import MnbenchError
@@ -145,7 +145,6 @@ def test_a_static_batch_other_than_asked_and_options_off_torch_are_refused(model
         open_session("torch", exported["separable"].path, batch=2, threads=1, options={"graphs": True})
 
 
-@pytest.mark.measures
 def test_mnbench_run_on_torch_writes_a_record_with_what_ran(app, tmp_path, monkeypatch):
     monkeypatch.setenv("MNBENCH_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("MNBENCH_REPORTS_DIR", str(tmp_path / "reports"))
@@ -192,7 +191,7 @@ def _fake_torch(*, cuda=None, hip=None, count=0):
 @pytest.fixture
 def fake_torch(monkeypatch):
     def install(**kwargs):
-        monkeypatch.setattr(torch_devices, "torch_module", lambda: _fake_torch(**kwargs) if kwargs else None)
+        monkeypatch.setattr(devices_torch, "torch_module", lambda: _fake_torch(**kwargs) if kwargs else None)
         devices.clear_cache()
 
     yield install
@@ -319,7 +318,6 @@ def test_eager_gpu_session_synchronizes_each_call(models, fake_gpu):
     assert calls["captured"] == 0 and calls["synchronize"] == 2
 
 
-@pytest.mark.measures
 def test_run_gives_the_cuda_graph_to_models_not_to_controls_or_reference(models, fake_gpu, tmp_path):
     folder, _ = models
     device, calls, _ = fake_gpu

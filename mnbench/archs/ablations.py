@@ -13,9 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from mnbench.archs.tables import Block, Classifier, Conv, Network
-from mnbench.errors import MnbenchError
+from mnbench.config import ABLATION_ARCHS, ablations_for, check_ablation  # noqa: F401  (named and checked there)
 
-V3 = ("v3-large", "v3-small")
 V3_PAPER = "MobileNetV3 (Howard et al. 2019)"
 V2_PAPER = "MobileNetV2 (Sandler et al. 2018)"
 SURVEY = "YiJie Zhang, the survey ('Research and Development of Lightweight Neural Network Mobilenet'; no year in the seed text)"
@@ -35,11 +34,15 @@ class Claim:
 
 @dataclass(frozen=True, kw_only=True)
 class Ablation:
-    name: str
-    archs: tuple[str, ...]  # the archs it applies to (both variants of each)
+    name: str  # one of `mnbench.config.ABLATION_ARCHS`, which says the archs it applies to
     description: str  # one line: what is changed against the published table
     transform: Callable[[Network], Network] = field(repr=False, compare=False)
     claims: tuple[Claim, ...] = ()
+
+    @property
+    def archs(self) -> tuple[str, ...]:
+        """The archs it applies to (both variants of each)."""
+        return ABLATION_ARCHS[self.name]
 
 
 def _without_se(network: Network) -> Network:
@@ -118,7 +121,7 @@ _V2_EXPANSION_CLAIMS = (
 
 ABLATION_LIST = (
     Ablation(
-        name="no-se", archs=V3, transform=_without_se,
+        name="no-se", transform=_without_se,
         description="every squeeze-and-excite removed",
         claims=(Claim(source=SURVEY + ", Sec. IV",
                       statement='SE reduced to a quarter "improves the accuracy without increasing the time '
@@ -126,7 +129,7 @@ ABLATION_LIST = (
                       latency_change=0.0),),
     ),
     Ablation(
-        name="se-reduction-16", archs=V3, transform=_se_reduction(16),
+        name="se-reduction-16", transform=_se_reduction(16),
         description="squeeze-and-excite squeezes to make_divisible(C/16, 8) instead of C/4",
         claims=(Claim(source=f"{V3_PAPER}, Sec. 5 'Large squeeze-and-excite'",
                       statement="SE fixed at 1/4 of the expansion channels (larger than MnasNet's, which was 1/4 of "
@@ -134,7 +137,7 @@ ABLATION_LIST = (
                                 "latency cost", device=PIXEL_1, latency_change=0.0),),
     ),
     Ablation(
-        name="relu", archs=V3, transform=_relu_for_hswish,
+        name="relu", transform=_relu_for_hswish,
         description="ReLU wherever the published net uses h-swish (stem, blocks, last conv, head); the SE gate's "
                     "hard-sigmoid kept",
         claims=(Claim(source=f"{V3_PAPER}, Table 5 (effect of non-linearities)",
@@ -144,7 +147,7 @@ ABLATION_LIST = (
                       latency_change=50.5 / 51.4 - 1),),
     ),
     Ablation(
-        name="original-last-stage", archs=V3, transform=_original_last_stage,
+        name="original-last-stage", transform=_original_last_stage,
         description="the tail before the efficient last stage (Figure 5): expand 1x1, depthwise 3x3, project 1x1 "
                     "to 2x the last block's output and 1x1 to the head, all at 7x7, pooling after them",
         claims=(
@@ -159,7 +162,7 @@ ABLATION_LIST = (
         ),
     ),
     Ablation(
-        name="stem-32", archs=V3, transform=_stem_filters(32),
+        name="stem-32", transform=_stem_filters(32),
         description="32 stem filters instead of 16; the first block's depthwise runs on all 32 (no expansion)",
         claims=(
             Claim(source=f"{V3_PAPER}, Sec. 5.1 'Redesigning expensive layers'",
@@ -170,30 +173,17 @@ ABLATION_LIST = (
                   statement="the first layer changed to 16 filters, 3 ms faster", latency_delta_ms=3.0),
         ),
     ),
-    *(Ablation(name=f"expansion-{ratio}", archs=("v2",), transform=expansion(ratio),
+    *(Ablation(name=f"expansion-{ratio}", transform=expansion(ratio),
                description=f"expansion ratio t = {ratio} instead of 6 in every bottleneck with t = 6",
                claims=_V2_EXPANSION_CLAIMS)
       for ratio in (2, 4, 10, 15)),
     Ablation(
-        name="no-residual", archs=("v2",), transform=_no_residual,
+        name="no-residual", transform=_no_residual,
         description="no shortcut (residual add) in any bottleneck (0 MACs: the adds are elementwise work)",
     ),
 )
 
 ABLATIONS: dict[str, Ablation] = {ablation.name: ablation for ablation in ABLATION_LIST}
-
-
-def ablations_for(arch: str) -> tuple[str, ...]:
-    return tuple(ablation.name for ablation in ABLATION_LIST if arch in ablation.archs)
-
-
-def check_ablation(arch: str, name: str) -> str:
-    """`name` if it is an ablation of `arch`; else a MnbenchError naming the ones that are."""
-    valid = ablations_for(arch)
-    if name in valid:
-        return name
-    allowed = f"choose one of: {', '.join(valid)}" if valid else f"{arch} has none"
-    if name not in ABLATIONS:
-        raise MnbenchError(f"unknown ablation {name!r} for {arch}; {allowed}")
-    raise MnbenchError(f"ablation {name!r} does not apply to {arch} (only to {', '.join(ABLATIONS[name].archs)}); "
-                       f"{allowed}")
+if list(ABLATIONS) != list(ABLATION_ARCHS):
+    raise RuntimeError(f"the ablations made here {list(ABLATIONS)} are not the ones mnbench.config names "
+                       f"{list(ABLATION_ARCHS)}, in its order")

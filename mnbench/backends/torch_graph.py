@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from torch import nn
 from mnbench.backends.base import concrete_shape
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
+from mnbench.manifest import checked_manifest, manifest_path_for
 
 GRAPH_OPS = ("Conv", "Relu", "Add", "Mul")
 # Folded models kept per process: calibrating a large net's BatchNorm takes seconds on a small CPU, and every
@@ -52,23 +52,16 @@ def network_for(model_path: Path, batch: int) -> TorchNetwork:
 
 
 def _exported_config(model_path: Path) -> ModelConfig | None:
-    """The config of an mnbench export, from the manifest `mnbench.export` writes beside it; None if it has none.
-
-    A manifest whose sha256 is not the file's means the file was replaced or damaged: refused, never guessed."""
-    from mnbench.export import file_sha256, manifest_path_for  # export imports mnbench.backends
-
-    manifest_path = manifest_path_for(Path(model_path))
-    if not manifest_path.is_file():
+    """The config of an mnbench export, from its manifest (`mnbench.manifest`); None if it has none. A manifest
+    that does not describe the file's bytes is refused there."""
+    manifest = checked_manifest(model_path)
+    if manifest is None:
         return None
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         config = manifest["config"]
-        sha256 = manifest["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MnbenchError(f"damaged export manifest {manifest_path}: {exc}; run `mnbench export` again") from None
-    if sha256 != file_sha256(Path(model_path)):
-        raise MnbenchError(f"{model_path} is not the file its manifest describes (sha256 differs); "
-                           "run `mnbench export` again")
+    except KeyError as exc:
+        raise MnbenchError(f"damaged export manifest {manifest_path_for(model_path)}: {exc}; "
+                           "run `mnbench export` again") from None
     return ModelConfig(**config)
 
 

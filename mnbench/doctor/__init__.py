@@ -4,8 +4,9 @@
     diagnosis["fit"]        # no finding is unfit
     diagnosis["findings"]   # [{"name", "status", "seen", "why", "what_to_do", "command", "values"}]
 
-Every check reads /proc and /sys without root (`Host` moves both roots for tests); where a fix needs root, the
-finding carries the command, which mnbench never runs. The checks are in `cpu_checks` and `system_checks`, the
+Every check reads the machine through `mnbench.host` without root (`Host` moves the /proc and /sys it reads, for
+tests; steal, load and memory come from psutil, on the live machine only); where a fix needs root, the finding
+carries the command, which mnbench never runs. The checks are in `cpu_checks` and `system_checks`, the
 stability probe in `probe`.
 """
 
@@ -16,9 +17,11 @@ import platform
 import socket
 from typing import Any, Callable
 
+from mnbench import host as host_facts
 from mnbench.doctor import cpu_checks, probe, system_checks
-from mnbench.doctor.finding import OK, STATUSES, UNFIT, UNKNOWN, WARN, Finding, Host
+from mnbench.doctor.finding import OK, STATUSES, UNFIT, UNKNOWN, WARN, Finding
 from mnbench.errors import MnbenchError
+from mnbench.host import Host
 
 __all__ = ["OK", "STATUSES", "UNFIT", "UNKNOWN", "WARN", "Finding", "Host", "diagnose"]
 
@@ -49,7 +52,7 @@ def diagnose(*, device: str = "cpu", probe_time_s: float = 10.0, with_probe: boo
     on_status(f"sampling steal time and load for {ACTIVITY_INTERVAL_S:g} s …")
     activity = (sample or (lambda h: system_checks.sample_activity(h, ACTIVITY_INTERVAL_S)))(host)
     findings += [system_checks.check_steal(activity), system_checks.check_load(activity),
-                 system_checks.check_transparent_hugepages(host), system_checks.check_memory(host)]
+                 system_checks.check_transparent_hugepages(host), system_checks.check_memory(host_facts.memory(host))]
     probe_result = None
     if with_probe:
         runs, _ = probe.probe_plan(probe_time_s)
@@ -67,8 +70,9 @@ def diagnose(*, device: str = "cpu", probe_time_s: float = 10.0, with_probe: boo
 def machine_summary(host: Host, activity: system_checks.Activity) -> dict[str, Any]:
     """What the diagnosis ran on, for --format json."""
     allowed = host.allowed_cpus()
-    memory = system_checks.meminfo_kib(host)
+    cpuinfo = host_facts.cpuinfo(host)
+    memory = host_facts.memory(host)
     return {"hostname": socket.gethostname(), "kernel": platform.release(), "arch": platform.machine(),
-            "cpu_model": cpu_checks.cpu_model_name(host), "cpu_signature": cpu_checks.cpu_signature(host),
+            "cpu_model": host_facts.cpu_model(cpuinfo), "cpu_signature": host_facts.cpu_signature(cpuinfo),
             "online_cpus": activity.cpus, "allowed_cpus": len(allowed) if allowed else None,
-            "memory_total_gib": round(memory["MemTotal"] / 2**20, 1) if "MemTotal" in memory else None}
+            "memory_total_gib": round(memory["total"] / 2**30, 1) if memory else None}

@@ -4,9 +4,9 @@ quota. Each reads the machine through a `Host` and returns one `Finding`; none n
 from __future__ import annotations
 
 import math
-import re
 
-from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding, Host, format_cpu_list, parse_cpu_list
+from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding, format_cpu_list, parse_cpu_list
+from mnbench.host import Host, cgroup_cpu_quota, cpu_flags, cpu_model, cpuinfo, quota_threads
 
 CPU_DIR = "devices/system/cpu"
 # The flags that decide which kernels ONNX Runtime and OpenVINO pick; names as /proc/cpuinfo spells them.
@@ -15,26 +15,15 @@ ISA_REPORTED = {"AVX2": ("avx2",), "AVX-512": ("avx512f",), "VNNI": ("avx512_vnn
 GOVERNOR_COMMAND = "sudo cpupower frequency-set -g performance"
 
 
-def cpuinfo_fields(host: Host) -> dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo (all cores of one machine report the same model and flags)."""
-    text = host.read_proc("cpuinfo")
-    fields: dict[str, str] = {}
-    for line in (text or "").split("\n\n", 1)[0].splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
 def check_cpu(host: Host) -> Finding:
-    fields = cpuinfo_fields(host)
+    fields = cpuinfo(host)
     if not fields:
         return Finding(name="CPU and ISA", status=UNKNOWN, seen="/proc/cpuinfo cannot be read",
                        why="the kernels a runtime picks depend on the CPU's instruction sets",
                        what_to_do="nothing to change; results will lack the CPU model")
-    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    flags = cpu_flags(fields)
     present = {name: any(f in flags for f in names) for name, names in ISA_REPORTED.items()}
-    model = fields.get("model name") or fields.get("Processor") or fields.get("CPU part") or "unknown model"
+    model = cpu_model(fields) or fields.get("CPU part") or "unknown model"
     listed = ", ".join(f"{name} {'yes' if has else 'no'}" for name, has in present.items())
     return Finding(
         name="CPU and ISA", status=OK, seen=f"{model}; {listed}",
@@ -133,41 +122,14 @@ def check_isolation(host: Host) -> Finding:
                    command=f"taskset -c {format_cpu_list(isolated)} mnbench run …")
 
 
-def cgroup_quota(host: Host) -> tuple[float, str] | None:
-    """The tightest CPU quota over this process's cgroup and its parents (v2 `cpu.max`), else the v1
-    `cpu.cfs_quota_us` / `cpu.cfs_period_us`: (CPUs, the file it came from); None when unlimited or unreadable."""
-    found: list[tuple[float, str]] = []
-    for relative in _cgroup_v2_dirs(host):
-        text = host.read_sys(f"{relative}/cpu.max")
-        parts = (text or "").split()
-        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit() and int(parts[1]) > 0:
-            found.append((int(parts[0]) / int(parts[1]), f"/sys/{relative}/cpu.max"))
-    for v1 in ("fs/cgroup/cpu", "fs/cgroup/cpu,cpuacct"):
-        quota, period = host.read_sys(f"{v1}/cpu.cfs_quota_us"), host.read_sys(f"{v1}/cpu.cfs_period_us")
-        if quota and period and quota.isdigit() and period.isdigit() and int(period) > 0:
-            found.append((int(quota) / int(period), f"/sys/{v1}/cpu.cfs_quota_us"))
-    return min(found) if found else None
-
-
-def _cgroup_v2_dirs(host: Host) -> list[str]:
-    """fs/cgroup/<own path>, then each parent up to fs/cgroup (a nested group is bounded by its parents too)."""
-    own = ""
-    for line in (host.read_proc("self/cgroup") or "").splitlines():
-        if line.startswith("0::"):
-            own = line[3:].strip().strip("/")
-    parts = [p for p in own.split("/") if p and p != ".."]
-    dirs = ["fs/cgroup/" + "/".join(parts[:i]) for i in range(len(parts), 0, -1)]
-    return [d.rstrip("/") for d in dirs] + ["fs/cgroup"]
-
-
 def check_cgroup(host: Host) -> Finding:
     why = ("a cgroup quota lets the group use N CPUs' worth of time per period (100 ms) and then stops every thread "
            "until the next one: threads beyond the quota turn into sudden stalls of tens of milliseconds")
     allowed = host.allowed_cpus()
-    quota = cgroup_quota(host)
+    quota = cgroup_cpu_quota(host)
     if quota is None:
         return Finding(name="cgroup CPU limit", status=OK, seen="no CPU quota", why=why, values={"quota_cpus": None})
-    cpus, source = quota
+    cpus, source = quota.cpus, quota.source
     seen = f"{cpus:g} CPUs ({source})" + (f" for {len(allowed)} allowed CPUs" if allowed else "")
     values = {"quota_cpus": cpus, "source": source, "allowed_cpus": len(allowed) if allowed else None}
     threads_fit = max(1, math.floor(cpus))
@@ -175,8 +137,8 @@ def check_cgroup(host: Host) -> Finding:
         return Finding(name="cgroup CPU limit", status=UNFIT, seen=seen, why=why, values=values,
                        what_to_do="give the container or unit at least one whole CPU (e.g. `docker update --cpus 2 "
                                   "<container>` or `sudo systemctl set-property <unit> CPUQuota=200%`)")
-    if allowed and cpus < len(allowed) and not float(cpus).is_integer():
-        # mnbench's default threads round the quota up, so by default a run uses more threads than it may.
+    if allowed and cpus < len(allowed) and quota_threads(quota) > cpus:
+        # mnbench's default threads (`mnbench.host.quota_threads`) round the quota up: more threads than it allows.
         return Finding(name="cgroup CPU limit", status=UNFIT, seen=seen, why=why, values=values,
                        what_to_do=f"run with --threads {threads_fit} (a whole number of CPUs within the quota), or "
                                   "raise the quota to whole CPUs",
@@ -186,16 +148,3 @@ def check_cgroup(host: Host) -> Finding:
                        what_to_do=f"keep --threads at most {threads_fit} (mnbench's default does): runtimes that size "
                                   "their thread pools by the CPU count would be throttled")
     return Finding(name="cgroup CPU limit", status=OK, seen=seen, why=why, values=values)
-
-
-def cpu_model_name(host: Host) -> str | None:
-    fields = cpuinfo_fields(host)
-    return fields.get("model name") or fields.get("Processor") or None
-
-
-def cpu_signature(host: Host) -> str | None:
-    fields = cpuinfo_fields(host)
-    if "cpu family" not in fields:
-        return None
-    return re.sub(r"\s+", " ", f"{fields.get('vendor_id', '')} {fields['cpu family']}/{fields.get('model', '?')}/"
-                               f"{fields.get('stepping', '?')}").strip()

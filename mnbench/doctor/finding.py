@@ -1,10 +1,9 @@
-"""What one check of `mnbench doctor` found, and the machine it reads: /proc and /sys under injectable roots."""
+"""What one check of `mnbench doctor` found; the machine it reads is a `mnbench.host.Host` (/proc and /sys under
+injectable roots)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 OK, WARN, UNFIT, UNKNOWN = "ok", "warn", "unfit", "unknown"
@@ -30,42 +29,6 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Host:
-    """Where the checks read the machine: the real /proc and /sys by default, a fake tree in tests.
-    `affinity` (the CPUs this process may run on) is read from the kernel when None."""
-
-    proc_root: str | os.PathLike = "/proc"
-    sys_root: str | os.PathLike = "/sys"
-    affinity: frozenset[int] | None = None
-
-    def read_proc(self, relative: str) -> str | None:
-        return _read(Path(self.proc_root) / relative)
-
-    def read_sys(self, relative: str) -> str | None:
-        return _read(Path(self.sys_root) / relative)
-
-    def sys_path(self, relative: str) -> Path:
-        return Path(self.sys_root) / relative
-
-    def allowed_cpus(self) -> frozenset[int] | None:
-        if self.affinity is not None:
-            return self.affinity
-        try:
-            return frozenset(os.sched_getaffinity(0))
-        except (AttributeError, OSError):  # not Linux
-            return None
-
-
-def _read(path: Path) -> str | None:
-    """The file's text, stripped; None when it is missing or unreadable (never needs root: what root alone may
-    read is 'unknown')."""
-    try:
-        return path.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return None
 
 
 def parse_cpu_list(text: str | None) -> frozenset[int] | None:

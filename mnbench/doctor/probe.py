@@ -58,16 +58,15 @@ def run_probe(device: Any, *, probe_time_s: float, threads: int | None = None,
 def _host_best(device: str, info: dict[str, Any], reports_dir) -> dict[str, Any] | None:
     """The best reference p50 `mnbench run` has recorded on this host with the same setup (the key the runner
     writes: mnbench.runner._note_reference_speed), or None. The probe only reads it: its short runs are no run."""
-    import platform
     import socket
 
     from mnbench import host_history
-    from mnbench.machine import _read_cpuinfo
+    from mnbench.machine import cpu_model
     from mnbench.reference import REFERENCE_NAME
 
-    key = {"hostname": socket.gethostname(), "cpu_model": _read_cpuinfo().get("model name") or platform.processor()
-           or None, "device": device, "runtime": info.get("runtime"), "runtime_version": info.get("runtime_version"),
-           "precision": info.get("precision"), "threads": info.get("threads"), "reference": REFERENCE_NAME}
+    key = {"hostname": socket.gethostname(), "cpu_model": cpu_model(), "device": device, "runtime": info.get("runtime"),
+           "runtime_version": info.get("runtime_version"), "precision": info.get("precision"),
+           "threads": info.get("threads"), "reference": REFERENCE_NAME}
     return host_history.read_best(key, reports_dir)
 
 

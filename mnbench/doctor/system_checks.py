@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnbench import machine_state
+from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding
+from mnbench.host import Host, busiest_processes, logical_cpus
 from mnbench.stability import STEAL_LIMIT
-from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding, Host
 
 # Steal: the share of CPU time the hypervisor gave to other guests. Over 5 % every timing stretches unpredictably
 # (the limit `mnbench run` warns at, mnbench.stability.STEAL_LIMIT); a trace of it is common on shared VMs.
@@ -38,11 +39,14 @@ class Activity:
 
 
 def sample_activity(host: Host, interval_s: float = 1.0) -> Activity:
-    """Steal, busy share and load over `interval_s`, and the processes that used the most CPU meanwhile."""
-    before = machine_state.snapshot(host.proc_root)
-    busiest = machine_state.busiest_processes(host.proc_root, n=5, interval_s=interval_s)
-    state = machine_state.between(before, machine_state.snapshot(host.proc_root))
-    return Activity(state=state, busiest=busiest, cpus=machine_state.online_cpus(host.proc_root))
+    """Steal, busy share and load over `interval_s`, and the processes that used the most CPU meanwhile; unknown
+    on any host but the live one (psutil reads the live machine only)."""
+    if not host.live:
+        return Activity(state=machine_state.between({}, {}))
+    before = machine_state.snapshot()
+    busiest = busiest_processes(n=5, interval_s=interval_s)
+    state = machine_state.between(before, machine_state.snapshot())
+    return Activity(state=state, busiest=busiest, cpus=logical_cpus())
 
 
 def check_steal(activity: Activity) -> Finding:
@@ -51,7 +55,7 @@ def check_steal(activity: Activity) -> Finding:
     why = ("stolen time is time the hypervisor ran another guest on our virtual CPU: any call can stretch by a "
            "time slice, unpredictably, and nothing inside the VM can stop it")
     if steal is None:
-        return Finding(name="steal time", status=UNKNOWN, seen="/proc/stat cannot be read", why=why,
+        return Finding(name="steal time", status=UNKNOWN, seen="the CPU time counters cannot be read", why=why,
                        what_to_do="nothing to change here")
     seen = f"{steal:.1%} of CPU time stolen over {interval:.1f} s" if interval else f"{steal:.1%} of CPU time stolen"
     values = {"steal_fraction": steal, "interval_s": interval}
@@ -78,8 +82,8 @@ def check_load(activity: Activity) -> Finding:
                                               for p in activity.busiest))
     values = {"busy_fraction": busy, "loadavg_1m": load, "cpus": cpus, "busiest": activity.busiest}
     if busy is None and per_cpu is None:
-        return Finding(name="load", status=UNKNOWN, seen="/proc/stat and /proc/loadavg cannot be read", why=why,
-                       values=values, what_to_do="nothing to change here")
+        return Finding(name="load", status=UNKNOWN, seen="the CPU time counters and load average cannot be read",
+                       why=why, values=values, what_to_do="nothing to change here")
     if busy is not None:
         status = UNFIT if busy > BUSY_UNFIT else WARN if busy > BUSY_WARN else OK
     else:
@@ -106,25 +110,15 @@ def check_transparent_hugepages(host: Host) -> Finding:
                    what_to_do="set THP to madvise (or never) while benchmarking", command=THP_COMMAND)
 
 
-def meminfo_kib(host: Host) -> dict[str, int]:
-    out = {}
-    for line in (host.read_proc("meminfo") or "").splitlines():
-        key, _, rest = line.partition(":")
-        fields = rest.split()
-        if fields and fields[0].isdigit():
-            out[key.strip()] = int(fields[0])
-    return out
-
-
-def check_memory(host: Host) -> Finding:
-    info = meminfo_kib(host)
+def check_memory(memory: dict[str, int] | None) -> Finding:
+    """`memory`: `mnbench.host.memory()`, {"total", "available"} in bytes, or None where it cannot be read."""
     why = ("with little memory available the kernel reclaims page cache and swaps during the run: page faults "
            "land in timed calls")
-    if "MemAvailable" not in info:
-        return Finding(name="memory", status=UNKNOWN, seen="MemAvailable not in /proc/meminfo", why=why,
+    if not memory:
+        return Finding(name="memory", status=UNKNOWN, seen="available memory cannot be read", why=why,
                        what_to_do="nothing to change here")
-    available = info["MemAvailable"] / 2**20
-    total = info.get("MemTotal", 0) / 2**20
+    available = memory["available"] / 2**30
+    total = memory.get("total", 0) / 2**30
     seen = f"{available:.1f} GiB available" + (f" of {total:.1f} GiB" if total else "")
     values = {"available_gib": round(available, 2), "total_gib": round(total, 2) if total else None}
     if available >= MEMORY_WARN_GIB:

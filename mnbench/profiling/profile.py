@@ -11,7 +11,7 @@ from typing import Any
 
 import onnx
 
-from mnbench import results
+from mnbench import paths, results
 from mnbench.backends import KernelProfile, open_session
 from mnbench.config import ModelConfig
 from mnbench.cost import ModelCost, count_cost
@@ -142,9 +142,5 @@ def _batch_is_symbolic(model: onnx.ModelProto) -> bool:
 def save_profiles(profiles: list[dict[str, Any]], *, reports_dir: str | Path | None = None,
                   output: str | Path | None = None) -> Path:
     """Write a result file (no records, these `profiles`) under runs/ as `<UTC time>-<host>-profile.json`."""
-    # The run orchestrator owns the result-file naming rule; imported here so that profiling does not load the
-    # whole run machinery (controls, reference, gate settings) to profile one model.
-    from mnbench.runner import default_output_path
-
-    path = Path(output) if output is not None else default_output_path(reports_dir, "-profile")
+    path = Path(output) if output is not None else paths.default_run_output(reports_dir, "-profile")
     return results.write_result(results.new_result(machine_info(), profiles=profiles), path)

@@ -1,7 +1,7 @@
 """Which PyTorch devices this machine has: `torch` (its CPU) and `torch:cuda`, `torch:cuda:1`, ... (its GPUs).
 
-`mnbench.devices` asks here and builds the DeviceInfo; nothing here imports the rest of mnbench but its errors,
-so the device registry can call in without an import cycle. torch is imported on the first question only.
+`mnbench.devices` asks here and builds the DeviceInfo; nothing here imports the rest of mnbench but its errors.
+torch is imported on the first question only.
 """
 
 from __future__ import annotations
