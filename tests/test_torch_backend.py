@@ -145,6 +145,7 @@ def test_a_static_batch_other_than_asked_and_options_off_torch_are_refused(model
         open_session("torch", exported["separable"].path, batch=2, threads=1, options={"graphs": True})
 
 
+@pytest.mark.measures
 def test_mnbench_run_on_torch_writes_a_record_with_what_ran(app, tmp_path, monkeypatch):
     monkeypatch.setenv("MNBENCH_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("MNBENCH_REPORTS_DIR", str(tmp_path / "reports"))
@@ -318,6 +319,7 @@ def test_eager_gpu_session_synchronizes_each_call(models, fake_gpu):
     assert calls["captured"] == 0 and calls["synchronize"] == 2
 
 
+@pytest.mark.measures
 def test_run_gives_the_cuda_graph_to_models_not_to_controls_or_reference(models, fake_gpu, tmp_path):
     folder, _ = models
     device, calls, _ = fake_gpu
