@@ -93,7 +93,8 @@ def judge(checks: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, fl
 def measure(args) -> dict:
     models_dir = Path(tempfile.mkdtemp(prefix="mnbench-estimator-"))
     plan = RunPlan(archs=[args.arch], devices=[resolve_device("cpu")], variants=("separable",), widths=[args.width],
-                   resolutions=[args.resolution], threads=args.threads, measure=MeasureSettings(), with_peak=False)
+                   resolutions=[args.resolution], threads=args.threads, measure=MeasureSettings(), with_peak=False,
+                   with_reference=True, with_controls=True)
     baseline = run_plan(plan, models_dir=models_dir, reports_dir=models_dir / "reports")
     # A threshold no check can meet: every measurement runs its whole --max-time, as an undecided check does.
     settings = GateSettings(threshold=0.001, max_time_s=args.max_time)

@@ -76,7 +76,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--arch", default="v1")
     p.add_argument("--width", type=float, default=0.25)
     p.add_argument("--resolution", type=int, default=96)
-    p.add_argument("--threads", type=int, default=None, help="[default: physical cores]")
+    p.add_argument("--threads", type=int, default=1, help="[default: 1, as `mnbench run`]")
     p.add_argument("--models-dir", type=Path, default=None, help="[default: a temporary folder]")
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     p.add_argument("--save-measurements", type=Path, default=None,
@@ -248,12 +248,13 @@ def main() -> None:
     config = ModelConfig(arch=args.arch, width=args.width, resolution=args.resolution)
     exported = export_model(config, models_dir=models_dir, progress=False)
     settings = GateSettings(threshold=args.threshold, max_time_s=args.max_time)
-    measure = (MeasureSettings() if args.baseline_time is None else
-               MeasureSettings(min_time_s=args.baseline_time, max_time_s=args.baseline_time))
-    print(f"[{conditions()}] baseline: {config.slug}, {measure.repetitions} repetitions, "
-          f"{measure.min_time_s:.0f}-{measure.max_time_s:.0f} s", file=sys.stderr)
+    measure = MeasureSettings() if args.baseline_time is None else MeasureSettings(max_time_s=args.baseline_time)
+    print(f"[{conditions()}] baseline: {config.slug}, at least {measure.repetitions} repetitions, "
+          f"at most {measure.max_time_s:.0f} s", file=sys.stderr)
+    # As `mnbench run --for-check` records a baseline: the controls and the reference in the models' rounds.
     plan = RunPlan(archs=[args.arch], devices=[device], variants=("separable",), widths=[args.width],
-                   resolutions=[args.resolution], threads=args.threads, measure=measure, with_peak=False)
+                   resolutions=[args.resolution], threads=args.threads, measure=measure, with_peak=False,
+                   with_reference=True, with_controls=True)
     baseline = run_plan(plan, models_dir=models_dir, reports_dir=models_dir / "reports")
     baseline_path = models_dir / "baseline.json"
     results.write_result(baseline, baseline_path)
@@ -378,7 +379,7 @@ def main() -> None:
         f"Shared with other engineers' work while it ran: {before} at the start, {after} at the end.",
         "",
         f"Model {config.slug} on `cpu` (ONNX Runtime), baseline measured by `mnbench run`'s runner "
-        f"({measure.repetitions} repetitions, {measure.min_time_s:g}-{measure.max_time_s:g} s); gate threshold "
+        f"(at least {measure.repetitions} repetitions, at most {measure.max_time_s:g} s); gate threshold "
         f"{args.threshold:.0%}, 95 % CI, `--max-time {args.max_time:g}` per model and measurement; a model the "
         "first measurement leaves undecided is measured as long again and judged on all of it.",
         "",

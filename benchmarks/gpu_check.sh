@@ -19,8 +19,8 @@
 # result file, profile, log and plot), and ort-gpu-report.md where the ORT GPU steps ran.
 #
 # Knobs (environment): OUT (default ./gpu-check-out), WORK (scratch: models, results; default a new temp folder),
-# PYTHON (default python3), DEVICE (default torch:cuda), MIN_TIME / MAX_TIME / REPETITIONS (per model group of a
-# run, over all repetitions; default 1.5 / 3 / 2).
+# PYTHON (default python3), DEVICE (default torch:cuda), MAX_TIME / REPETITIONS (per model group of a run: seconds
+# measured at most over all its repetitions, and the least repetitions; default 3 / 4).
 set -uo pipefail
 
 DRY_RUN=0
@@ -30,15 +30,14 @@ OUT=${OUT:-$PWD/gpu-check-out}
 WORK=${WORK:-$([ $DRY_RUN -eq 1 ] && echo /tmp/mnbench-gpu-check.XXXX || mktemp -d)}
 PYTHON=${PYTHON:-python3}
 DEVICE=${DEVICE:-torch:cuda}
-MIN_TIME=${MIN_TIME:-1.5}
 MAX_TIME=${MAX_TIME:-3}
-REPETITIONS=${REPETITIONS:-2}
+REPETITIONS=${REPETITIONS:-4}
 LIMIT_S=480  # the whole check, in seconds: 8 of the session's 15 device minutes, leaving time for one rerun
 RESULTS=$WORK/results
 export MNBENCH_MODELS_DIR=$WORK/models MNBENCH_REPORTS_DIR=$WORK/reports PYTHONUNBUFFERED=1
 export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}  # works with or without the editable install below
 MNBENCH="$PYTHON -m mnbench"
-TIMES="--min-time $MIN_TIME --max-time $MAX_TIME --repetitions $REPETITIONS"
+TIMES="--max-time $MAX_TIME --repetitions $REPETITIONS"
 
 TOTAL=0
 # step NAME BUDGET_S COMMAND...: run it under `timeout -s INT BUDGET_S`, log to $WORK/logs/NAME.log, one line to
@@ -79,9 +78,9 @@ for batch in 1 64; do
         first=$([ $precision = fp32 ] && echo 30 || echo 0)
         peak=$([ $batch = 1 ] && echo 10 || echo 0)
         step "run-b$batch-$precision" $((35 + first + peak)) \
-            "$MNBENCH run --arch all --device $DEVICE --batch $batch --precision $precision $TIMES --no-controls --output $RESULTS/eager/b$batch-$precision.json"
+            "$MNBENCH run --arch all --device $DEVICE --batch $batch --precision $precision $TIMES --output $RESULTS/eager/b$batch-$precision.json"
         step "run-b$batch-$precision-graph" 35 \
-            "$MNBENCH run --arch all --device $DEVICE --batch $batch --precision $precision $TIMES --no-controls --cuda-graph --output $RESULTS/cuda-graph/b$batch-$precision.json"
+            "$MNBENCH run --arch all --device $DEVICE --batch $batch --precision $precision $TIMES --cuda-graph --output $RESULTS/cuda-graph/b$batch-$precision.json"
     done
 done
 
@@ -94,13 +93,13 @@ else
 fi
 if $PYTHON -m mnbench predict --help >/dev/null 2>&1; then
     # The datasheet's roofline at both batches, and the one from the peak this check measured on the GPU.
-    step predict 15 "for b in 1 64; do $MNBENCH predict --spec h200 --arch all --batch \$b --format markdown; done > $RESULTS/predict-h200.md; $MNBENCH predict --spec this --device $DEVICE --arch all --format markdown >> $RESULTS/predict-h200.md"
+    step predict 15 "for b in 1 64; do $MNBENCH predict --spec h200 --arch all --batch \$b --format table; done > $RESULTS/predict-h200.md; $MNBENCH predict --spec this --device $DEVICE --arch all --format table >> $RESULTS/predict-h200.md"
 else
     skip predict "this mnbench has no predict command" "$MNBENCH predict --spec h200 --arch all"
 fi
 
 # --- ONNX Runtime's GPU devices, only where onnxruntime-gpu is importable --------------------------------------------
-ORT_RUN="$MNBENCH run --arch v1,v2 --device cuda,tensorrt $TIMES --no-controls --output $RESULTS/ort-gpu/b1-fp32.json"
+ORT_RUN="$MNBENCH run --arch v1,v2 --device cuda,tensorrt $TIMES --output $RESULTS/ort-gpu/b1-fp32.json"
 if $PYTHON -c 'import onnxruntime as o, sys; sys.exit("CUDAExecutionProvider" not in o.get_available_providers())' 2>/dev/null; then
     step ort-gpu-run 120 "$ORT_RUN"
     step ort-gpu-report 10 "$MNBENCH report $RESULTS/ort-gpu --format markdown --output $OUT/ort-gpu-report.md"

@@ -12,9 +12,10 @@ machine; with spinning off there is no transient; benchmarks/results/settle.md).
 workload for its neighbour's idle threads, and make each round's median depend on how much of the block the
 transient covered. A single workload never switches, so it gets no settling.
 
-Stopping rule: after each round, stop when every workload's median CI is narrow enough (relative half-width
-<= target_rel_ci, with at least `stats.MIN_SAMPLES_FOR_CI` samples), at least `min_rounds` rounds are done and
-`min_time_s` has passed since the warm-up ended, or when `max_time_s` has passed. A round is never cut short, so a run may overrun
+Stopping rule: after each round, stop once at least `min_rounds` rounds are done, `min_time_s` has passed since the
+warm-up ended and, where `target_rel_ci` is given, every workload's median CI is narrow enough (relative half-width
+<= target_rel_ci, with at least `stats.MIN_SAMPLES_FOR_CI` samples); or when `max_time_s` has passed. `mnbench run`
+gives no target: a repetition is a fixed time, and precision is judged between repetitions (mnbench.repetitions). A round is never cut short, so a run may overrun
 `max_time_s` by at most one round.
 """
 
@@ -123,14 +124,14 @@ def _calls_per_round(typical_call_ns: float, round_s: float) -> int:
 
 
 def _check_settings(workloads: Mapping[str, Workload], *, min_time_s: float, max_time_s: float, warmup_s: float,
-                    target_rel_ci: float, confidence: float, round_s: float) -> None:
+                    target_rel_ci: float | None, confidence: float, round_s: float) -> None:
     if not workloads:
         raise MnbenchError("nothing to measure: no workloads given")
     if min_time_s < 0 or warmup_s < 0:
         raise MnbenchError(f"min time and warm-up must be >= 0 s, got {min_time_s} s and {warmup_s} s")
     if max_time_s < min_time_s:
         raise MnbenchError(f"max time ({max_time_s} s) must be at least min time ({min_time_s} s)")
-    if not target_rel_ci > 0:
+    if target_rel_ci is not None and not target_rel_ci > 0:
         raise MnbenchError(f"target relative CI half-width must be > 0 (e.g. 0.01 for +-1 %), got {target_rel_ci}")
     if not 0 < confidence < 1:
         raise MnbenchError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}")
@@ -139,10 +140,10 @@ def _check_settings(workloads: Mapping[str, Workload], *, min_time_s: float, max
 
 
 def _fraction_done(elapsed_s: float, rel_halfwidths: list[float], *, min_time_s: float, max_time_s: float,
-                   target_rel_ci: float) -> float:
+                   target_rel_ci: float | None) -> float:
     """Progress estimate: the CI half-width shrinks as 1/sqrt(n), so (target / current)^2 of the samples needed
     are in; the run ends at the later of min time and that projection, and no later than max time."""
-    worst = max(rel_halfwidths)
+    worst = max(rel_halfwidths) if target_rel_ci is not None else 0.0
     ci_fraction = 1.0 if worst <= target_rel_ci else (target_rel_ci / worst) ** 2  # 0.0 for inf
     projected_end_s = max(min_time_s, elapsed_s / ci_fraction) if ci_fraction > 0 else math.inf
     end_s = min(max_time_s, projected_end_s)
@@ -155,7 +156,7 @@ def measure_interleaved(
     min_time_s: float = 2.0,
     max_time_s: float = 30.0,
     warmup_s: float = 1.0,
-    target_rel_ci: float = 0.01,
+    target_rel_ci: float | None = 0.01,
     confidence: float = 0.95,
     round_s: float = 0.25,
     seed: int = 0,
@@ -208,7 +209,8 @@ def measure_interleaved(
         ]
         if elapsed_s >= max_time_s:
             stop_reason = STOP_MAX_TIME
-        elif elapsed_s >= min_time_s and len(round_sizes[names[0]]) >= min_rounds and max(rel_halfwidths) <= target_rel_ci:
+        elif (elapsed_s >= min_time_s and len(round_sizes[names[0]]) >= min_rounds
+              and (target_rel_ci is None or max(rel_halfwidths) <= target_rel_ci)):
             stop_reason = STOP_TARGET_CI
         else:
             if on_round is not None:

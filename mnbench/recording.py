@@ -8,15 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from mnbench.measure import Measurement
+from mnbench.measure_pass import REFERENCE_WORKLOAD, control_workload  # noqa: F401 - the workload keys, one place
 from mnbench.reference import REFERENCE_NAME
 from mnbench.results import Companion, Record, SampleSeries
-
-REFERENCE_WORKLOAD = "__reference__"
-
-
-def control_workload(sha256: str) -> str:
-    """The key of the control of the file with this sha256 among the measured workloads."""
-    return f"__control__{sha256}"
 
 
 def make_record(exported, device, session_info: dict, measurements: list[Measurement],

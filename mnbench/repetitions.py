@@ -1,25 +1,14 @@
-"""Figures from independent repetitions: what a latency or a speedup is, and how far a re-run may move it.
+"""Figures and their 95 % intervals from repetitions: independent measurements, each with fresh sessions.
 
-One process, one session can be fast or slow for its whole life (pyperf's reason for worker processes): on a
-shared 2-vCPU VM two sessions of one ONNX file ran up to 20 % apart for 30 s, and the machine's speed moved
-10-70 % between runs a minute apart. Samples inside one repetition share that state, so a CI that pools them as
-if independent promises far more than a re-run keeps (29 % of re-runs fell inside it; issue 10). So every figure
-here comes from the repetition level: each repetition (fresh sessions, its own warm-up, its own interleaved rounds,
-spread over the run's time) gives one value on the log scale, and the spread between repetitions is the noise.
+One repetition gives one value per model: its fastest call (`repetition_value`), a quiet-machine latency, since
+interference on a shared machine only ever adds time. A speedup is, per repetition, the ratio of the two models'
+values (they ran in the same interleaved rounds); the figure is the geometric mean over repetitions, so the speedup
+equals the ratio of the latencies shown beside it, each the geometric mean of the same repetitions' values. The interval comes from the spread between repetitions (Student's
+t, log scale) and promises where a re-run of the same command puts its estimate: mean ± t · s · √(2/R).
 
-Two intervals, both from Student's t with R - 1 degrees of freedom over the R repetition values (log scale):
-- `ci`: where the mean over all possible repetitions lies: mean ± t · s / sqrt(R).
-- `rerun`: where a repeat of the same command (another R repetitions) is expected to put its estimate:
-  mean ± t · s · sqrt(1/R + 1/R). This is the promise a user checks by running the command again, so reports
-  show it as the figure's 95 % interval.
-s is the between-repetition standard deviation, but never less than the within-repetition noise of one value
-(a binomial order-statistic interval of its median): with three repetitions s rests on two degrees of freedom and
-can come out small by luck.
-
-Two degrees of freedom also make t = 4.30, so one pair's interval is mostly the price of knowing its own s so
-badly. The pairs one run measured on one device share the machine and its moves, so `moderated` lends each the
-others' variance as a prior worth at most PRIOR_DF_CAP degrees of freedom (Smyth's moderated variance, limma 2004):
-s² becomes ((R − 1) s² + d0 s0²) / (R − 1 + d0), with R − 1 + d0 degrees of freedom.
+Several runs of the same pair on the same host pool into one figure (`pooled`): every repetition counts, and where
+the runs' means spread more than their repetitions explain, the interval rests on the runs instead.
+How the statistic and the interval were chosen, with the measurements: docs/measurement.md.
 """
 from __future__ import annotations
 
@@ -28,104 +17,93 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy.stats import norm, t as student_t
-
-from mnbench import stats
+from scipy.stats import t as student_t
 
 CONFIDENCE = 0.95
-# A record's repetitions "disagree" when they spread this many times more than their within-repetition noise:
-# then the session or the machine's state, not the sampling, decides the figure.
-DISAGREEMENT_RATIO = 3.0
-# The most degrees of freedom the other pairs of a run may lend one pair's variance: as much as its own. Pairs are
-# not equally noisy (v3-small on openvino moves most), so a heavier prior lets the noisiest pair down: over three
-# sets of five runs of the full matrix (2-vCPU Zen 5 VM, 2026-12-03) d0 = 4 covered 95 % but one pair only 70 % of
-# the time in one set; d0 = 2 covered 98 % with no pair below 85 % (as each pair alone), and cut the median
-# half-width from ±43 % to ±30 % (benchmarks/interval_choice.py, benchmarks/results/interval_choice.md).
-PRIOR_DF_CAP = 2.0
 
 
 @dataclass(frozen=True)
 class RepeatedEstimate:
-    """A figure from R repetition values (kept on the log scale, reported on the linear one)."""
+    """A figure from repetition values (log scale inside, linear outside)."""
 
-    point: float  # geometric mean of the repetition values
-    ci: tuple[float, float]  # for the mean over repetitions
-    rerun: tuple[float, float]  # for a repeat run's estimate
-    repetitions: int
-    between_sd: float  # log scale: sample sd of the repetition values (0 for one repetition)
-    within_sd: float  # log scale: typical within-repetition standard error of one value
-    prior_df: float = 0.0  # degrees of freedom lent by other pairs' variance (`moderated`); 0 for its own alone
+    point: float  # geometric mean of the repetition values (pooled over runs)
+    interval: tuple[float, float]  # 95 %: where a re-run of the same measurement is expected to put its estimate
+    mean_ci: tuple[float, float]  # 95 % CI of the mean over all possible repetitions
+    repetitions: int  # over all runs
+    runs: int = 1
+    sd: float = 0.0  # log scale: between-repetition sd (within runs)
+    between_runs_sd: float = 0.0  # log scale: the runs' own spread beyond their repetitions' (0 for one run)
+    dof: float = 0.0
 
     @property
-    def rerun_rel_halfwidth(self) -> float:
-        lo, hi = self.rerun
+    def rel_halfwidth(self) -> float:
+        """Half the interval's width over the point: 0.05 means ±5 %; inf when unknown (one repetition)."""
+        lo, hi = self.interval
         return (hi - lo) / 2 / self.point if math.isfinite(hi) and self.point > 0 else math.inf
 
-    @property
-    def repetitions_disagree(self) -> bool:
-        """More spread between repetitions than their own noise explains (see DISAGREEMENT_RATIO)."""
-        return self.repetitions > 1 and self.between_sd > DISAGREEMENT_RATIO * max(self.within_sd, 1e-4)
-
-    def as_json(self) -> dict:
-        """JSON-safe: an unknown bound (one repetition) is null."""
+    def as_json(self) -> dict[str, Any]:
+        """JSON-safe: an unknown bound is null."""
         def bounds(pair: tuple[float, float]) -> list[float | None]:
             return [x if math.isfinite(x) and x > 0 else None for x in pair]
 
-        return {"point": self.point, "ci": bounds(self.ci), "rerun_interval": bounds(self.rerun),
-                "repetitions": self.repetitions, "between_repetition_sd_log": self.between_sd,
-                "within_repetition_sd_log": self.within_sd}
+        return {"point": self.point, "interval": bounds(self.interval), "mean_ci": bounds(self.mean_ci),
+                "repetitions": self.repetitions, "runs": self.runs}
 
 
-def estimate(log_values: Sequence[float], within_sd: Sequence[float] = (), confidence: float = CONFIDENCE
-             ) -> RepeatedEstimate:
-    """The estimate from repetition values on the log scale; `within_sd`: each value's own standard error."""
-    x = np.asarray(log_values, dtype=float)
-    if x.size == 0:
+def estimate(log_values: Sequence[float], confidence: float = CONFIDENCE) -> RepeatedEstimate:
+    """The estimate of one run's repetition values (log scale)."""
+    return pooled([log_values], confidence)
+
+
+def pooled(runs: Sequence[Sequence[float]], confidence: float = CONFIDENCE) -> RepeatedEstimate:
+    """One estimate from several runs' repetition values (log scale); each repetition weighs the same.
+
+    Its variance is the larger of two estimates: from the repetitions' spread inside their runs (s_w² / N, with
+    N − K degrees of freedom), and, from two runs on, from the spread of the runs' means (Σ w_k² s_m², K − 1
+    degrees of freedom). Runs that agree within their repetitions' noise pool as one long run; runs that disagree
+    beyond it are as many observations as there are runs, and the interval says so.
+    """
+    groups = [np.asarray(values, dtype=float) for values in runs if len(values)]
+    if not groups:
         raise ValueError("no repetitions")
-    within = float(np.sqrt(np.mean(np.square(within_sd)))) if len(within_sd) else 0.0
-    mean = float(x.mean())
-    between = float(x.std(ddof=1)) if x.size > 1 else 0.0
-    if x.size < 2:  # one repetition says nothing about the next
-        return RepeatedEstimate(math.exp(mean), (0.0, math.inf), (0.0, math.inf), 1, 0.0, within)
-    return _with_intervals(mean, max(between, within), x.size - 1, int(x.size), between, within, 0.0, confidence)
-
-
-def moderated(own: RepeatedEstimate, prior_variance: float, prior_df: float, confidence: float = CONFIDENCE,
-              cap: float = PRIOR_DF_CAP) -> RepeatedEstimate:
-    """`own` with its between-repetition variance moderated by a prior (the other pairs of its run and device):
-    worth min(prior_df, cap) degrees of freedom. The point stays; only the intervals change."""
-    d0 = min(float(prior_df), cap)
-    if own.repetitions < 2 or d0 <= 0 or not math.isfinite(prior_variance):
-        return own
-    dof = own.repetitions - 1
-    variance = (dof * own.between_sd ** 2 + d0 * prior_variance) / (dof + d0)
-    return _with_intervals(math.log(own.point), max(math.sqrt(variance), own.within_sd), dof + d0, own.repetitions,
-                           own.between_sd, own.within_sd, d0, confidence)
-
-
-def _with_intervals(mean: float, sd: float, dof: float, repetitions: int, between: float, within: float,
-                    prior_df: float, confidence: float) -> RepeatedEstimate:
+    sizes = np.array([g.size for g in groups], dtype=float)
+    total, k = float(sizes.sum()), len(groups)
+    weights = sizes / total
+    means = np.array([g.mean() for g in groups])
+    point = float(np.dot(weights, means))
+    within_df = total - k
+    if within_df < 1 and k < 2:  # one repetition: nothing is known about the next
+        return RepeatedEstimate(math.exp(point), (0.0, math.inf), (0.0, math.inf), int(total), k)
+    within_var = float(sum(np.sum((g - g.mean()) ** 2) for g in groups)) / within_df if within_df >= 1 else 0.0
+    variance, dof, between_sd = within_var / total, within_df, 0.0
+    if k > 1:
+        means_var = float(np.var(means, ddof=1))
+        between_sd = math.sqrt(max(0.0, means_var - within_var * float(np.mean(1.0 / sizes))))
+        if means_var * float(np.sum(weights ** 2)) > variance or within_df < 1:
+            variance, dof = means_var * float(np.sum(weights ** 2)), k - 1.0
     t = float(student_t.ppf(0.5 + confidence / 2, dof))
-    ci_half, rerun_half = t * sd / math.sqrt(repetitions), t * sd * math.sqrt(2.0 / repetitions)
-    return RepeatedEstimate(point=math.exp(mean), ci=(math.exp(mean - ci_half), math.exp(mean + ci_half)),
-                            rerun=(math.exp(mean - rerun_half), math.exp(mean + rerun_half)),
-                            repetitions=repetitions, between_sd=between, within_sd=within, prior_df=prior_df)
+    se = math.sqrt(variance)
+    mean_half, rerun_half = t * se, t * se * math.sqrt(2.0)
+    return RepeatedEstimate(
+        point=math.exp(point), interval=(math.exp(point - rerun_half), math.exp(point + rerun_half)),
+        mean_ci=(math.exp(point - mean_half), math.exp(point + mean_half)), repetitions=int(total), runs=k,
+        sd=math.sqrt(within_var), between_runs_sd=between_sd, dof=dof)
 
 
 def quotient(numerator: RepeatedEstimate, denominator: RepeatedEstimate) -> RepeatedEstimate:
-    """numerator / denominator for two independent estimates (different runs): interval half-widths add in
-    quadrature on the log scale; with the smaller side's repetitions."""
+    """numerator / denominator for two independent estimates (measured apart): half-widths add in quadrature on
+    the log scale."""
     def half(pair: tuple[float, float], point: float) -> float:
         return math.log(pair[1] / point) if math.isfinite(pair[1]) and point > 0 else math.inf
 
     point = numerator.point / denominator.point
-    ci = math.hypot(half(numerator.ci, numerator.point), half(denominator.ci, denominator.point))
-    rerun = math.hypot(half(numerator.rerun, numerator.point), half(denominator.rerun, denominator.point))
-    return RepeatedEstimate(point=point, ci=(point * math.exp(-ci), point * math.exp(ci)),
-                            rerun=(point * math.exp(-rerun), point * math.exp(rerun)),
+    ci = math.hypot(half(numerator.mean_ci, numerator.point), half(denominator.mean_ci, denominator.point))
+    rerun = math.hypot(half(numerator.interval, numerator.point), half(denominator.interval, denominator.point))
+    return RepeatedEstimate(point=point, interval=(point * math.exp(-rerun), point * math.exp(rerun)),
+                            mean_ci=(point * math.exp(-ci), point * math.exp(ci)),
                             repetitions=min(numerator.repetitions, denominator.repetitions),
-                            between_sd=math.hypot(numerator.between_sd, denominator.between_sd),
-                            within_sd=math.hypot(numerator.within_sd, denominator.within_sd))
+                            runs=min(numerator.runs, denominator.runs),
+                            sd=math.hypot(numerator.sd, denominator.sd))
 
 
 def split(values: Sequence[float], sizes: Sequence[int]) -> list[np.ndarray]:
@@ -146,21 +124,35 @@ def repetition_samples(samples_ms: Sequence[float], round_sizes: Sequence[int],
     return split(samples_ms, samples_per_repetition)
 
 
-def log_median_and_se(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """log(median) of one repetition and its standard error, from the distribution-free median CI."""
-    median = float(np.median(samples))
-    lo, hi = stats.median_ci(samples, confidence)
-    z = float(norm.ppf(0.5 + confidence / 2))
-    if not (math.isfinite(lo) and lo > 0 and math.isfinite(hi)):
-        return math.log(median), math.inf
-    return math.log(median), (math.log(hi) - math.log(lo)) / (2 * z)
+def repetition_value(samples_ms: Sequence[float]) -> float:
+    """One repetition's latency: its fastest call (ms)."""
+    return float(np.min(samples_ms))
 
 
-def latency_estimate(samples_ms: Sequence[float], round_sizes: Sequence[int],
-                     repetition_rounds: Sequence[int] | None) -> RepeatedEstimate:
-    """The p50 latency from its repetitions' medians."""
-    parts = [log_median_and_se(s) for s in repetition_samples(samples_ms, round_sizes, repetition_rounds) if s.size]
-    return estimate([m for m, _ in parts], [se for _, se in parts if math.isfinite(se)])
+def repetition_values(record: Mapping[str, Any]) -> list[float]:
+    """log(`repetition_value`) of each repetition of a result record."""
+    parts = repetition_samples(record["samples_ms"], record.get("round_sizes") or [],
+                               record.get("repetition_rounds"))
+    return [math.log(repetition_value(p)) for p in parts if p.size]
+
+
+def latency(records: Sequence[Mapping[str, Any]]) -> RepeatedEstimate:
+    """The latency (ms) of one model from one or more runs' records: the geometric mean of the repetitions'
+    fastest calls, pooled over the runs."""
+    return pooled([repetition_values(r) for r in records])
+
+
+def speedup(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> RepeatedEstimate:
+    """numerator / denominator latency for (numerator, denominator) records measured together, one pair per run:
+    per repetition the ratio of the two fastest calls (the same rounds, so the machine's state of the moment cancels),
+    pooled over the runs. Equals latency(numerators) / latency(denominators): the same weights on both sides."""
+    runs = []
+    for numerator, denominator in pairs:
+        num, den = repetition_values(numerator), repetition_values(denominator)
+        if len(num) != len(den):
+            raise ValueError(f"{len(num)} and {len(den)} repetitions cannot be paired")
+        runs.append([n - d for n, d in zip(num, den)])
+    return pooled(runs)
 
 
 def repetition_rounds(samples_ms: Sequence[float], round_sizes: Sequence[int],
@@ -180,28 +172,6 @@ def repetition_rounds(samples_ms: Sequence[float], round_sizes: Sequence[int],
 def record_rounds(record: Mapping[str, Any]) -> list[list[np.ndarray]]:
     """A result record's samples per repetition, each split into its rounds (`repetition_rounds` on its fields)."""
     return repetition_rounds(record["samples_ms"], record.get("round_sizes") or [], record.get("repetition_rounds"))
-
-
-def paired_log_ratio(numerator: list[np.ndarray], denominator: list[np.ndarray]) -> tuple[float, float]:
-    """One repetition's log(p50 num / p50 den) and its standard error. With the same rounds on both sides, the
-    median over rounds of each round's log ratio: the two blocks of a round ran seconds apart at most, so a burst
-    of load that hits some rounds (a neighbour's job, a noisy VM) moves a few round ratios, not the estimate."""
-    if len(numerator) == len(denominator) and len(numerator) >= 3:
-        logs = np.array([math.log(np.median(n) / np.median(d)) for n, d in zip(numerator, denominator)])
-        spread = float(np.std(logs, ddof=1))
-        return float(np.median(logs)), 1.2533 * spread / math.sqrt(logs.size)  # se of a median, normal model
-    (log_num, se_num), (log_den, se_den) = (log_median_and_se(np.concatenate(numerator)),
-                                            log_median_and_se(np.concatenate(denominator)))
-    return log_num - log_den, math.hypot(se_num, se_den)
-
-
-def ratio_estimate(numerator: list[list[np.ndarray]], denominator: list[list[np.ndarray]]) -> RepeatedEstimate:
-    """p50(numerator) / p50(denominator), paired by repetition and, inside each, by round (both measured in the
-    same rounds, so the repetition's and the round's machine state cancel). Arguments: per repetition, its rounds."""
-    if len(numerator) != len(denominator):
-        raise ValueError(f"{len(numerator)} and {len(denominator)} repetitions cannot be paired")
-    parts = [paired_log_ratio(n, d) for n, d in zip(numerator, denominator)]
-    return estimate([m for m, _ in parts], [se for _, se in parts if math.isfinite(se)])
 
 
 def between_round_cv(samples_ms: Sequence[float], round_sizes: Sequence[int],

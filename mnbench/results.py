@@ -59,7 +59,8 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 #   "round_sizes": [int]   samples per interleaved round, in order (sum == n); splits samples_ms into rounds
 #   "repetition_rounds": [int]  (v2) rounds per repetition, in order (sum == len(round_sizes)); each repetition
 #                          is a complete measurement with fresh sessions. Absent: one repetition (v1).
-#   "p50_estimate": {...}  (v2, derived) the p50 from the repetitions' medians: point, ci, rerun_interval
+#   "latency_estimate": {...}  (v2, derived) the latency every report shows: the geometric mean of the repetitions'
+#                          fastest calls (`point`), its 95 % `interval` and `mean_ci` (mnbench.repetitions)
 #   "repetition_p50_ms": [float]  (v2, derived) each repetition's median
 #   "between_round_cv": float  (v2, derived) how much the round medians moved within a repetition
 #   "providers": [str]     ONNX Runtime providers actually in use
@@ -73,7 +74,8 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 #                          the same rounds (mnbench.control): the record's own file, and in a re-measurement the
 #                          baseline's (`mnbench check` divides by the baseline file's control). Older files: "twins".
 SERIES_KEYS = ("samples_ms", "round_sizes")
-DERIVED_KEYS = ("latency_ms", "n", "throughput_ips", "p50_estimate", "repetition_p50_ms", "between_round_cv")
+DERIVED_KEYS = ("latency_ms", "n", "throughput_ips", "latency_estimate", "p50_estimate", "repetition_p50_ms",
+                "between_round_cv")
 LEGACY_CONTROLS_KEY = "twins"
 
 
@@ -137,7 +139,8 @@ class Record:
             out["repetition_rounds"] = list(reps)
             out["repetition_p50_ms"] = [float(np.median(s)) for s in
                                         repetitions.repetition_samples(samples, sizes, reps)]
-        out["p50_estimate"] = repetitions.latency_estimate(samples, sizes, reps).as_json()
+        out["latency_estimate"] = repetitions.estimate(repetitions.repetition_values(
+            {"samples_ms": samples, "round_sizes": sizes, "repetition_rounds": reps})).as_json()
         out["between_round_cv"] = repetitions.between_round_cv(samples, sizes, reps)
         if self.reference is not None:
             out["reference"] = self.reference.to_json()

@@ -1,62 +1,74 @@
-"""`mnbench run`: export (cached), measure every model group in repeated, independent measurements, build the result.
+"""`mnbench run`: export (cached), then measure every model group in passes until each is precise enough.
 
-A repetition measures every group once on every device: fresh sessions (models, their controls, the machine-speed
-reference), its own warm-up, its own interleaved rounds. Repetitions are the outer loop, so each group's
-repetitions are spread over the whole run: a session that is slow for its whole life, or a minute in which the
-machine is busy, becomes between-repetition variance instead of a bias (`mnbench.repetitions`).
+A pass measures one repetition of every group not yet done, on every device, in a fresh worker process with fresh
+sessions (`mnbench.measure_pass`). Passes are the outer loop, so each group's repetitions are spread over the whole
+run: a process or session that is slow for its whole life, or a minute in which the machine is busy, becomes
+between-repetition variance instead of a bias, and the interval (`mnbench.repetitions`) carries it.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
-import random
 import socket
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from mnbench import host_history, machine_state, measure, results, speedup_history, stability
+
+from mnbench import machine_state, repetitions, results, stability
 from mnbench.config import PRECISIONS, ModelConfig, check_choice
-from mnbench.control import open_control
 from mnbench.devices import TORCH
 from mnbench.errors import MnbenchError
 from mnbench.int8_accuracy import complete_quantization
 from mnbench.measure import Measurement
+from mnbench.measure_pass import GroupMeasured, ModelFile, PassJob, run_pass
 from mnbench.quantize import for_precision
 from mnbench.recording import REFERENCE_WORKLOAD, control_companion, control_workload, make_record
-from mnbench.reference import open_reference
 from mnbench.results import Record
 
 
 
 @dataclass(frozen=True, kw_only=True)
 class MeasureSettings:
-    """How long each group is measured. Times are per group, over all its repetitions."""
+    """How each group is measured: in short repetitions (fresh sessions each) until its speedups are precise enough.
 
-    min_time_s: float = 3.0
-    max_time_s: float = 9.0
+    A group (a model pair, or any models measured together) gets at least `repetitions` repetitions, each
+    `repetition_s` of interleaved rounds; after each pass over the groups, a group stops once every ratio in it is
+    known to ±`target_halfwidth` (its 95 % interval from the spread between repetitions), or once `max_time_s` of
+    measuring (all its repetitions) is spent, or at `max_repetitions`.
+    """
+
+    repetitions: int = 6
+    repetition_s: float = 0.6
+    max_time_s: float = 6.0
+    target_halfwidth: float = 0.03
+    max_repetitions: int = 40
     warmup_s: float = 0.1  # per workload and repetition; each block is settled as well (mnbench.measure)
-    target_rel_ci: float = 0.01  # for the group's median over all repetitions
     round_s: float = 0.1
-    # Rounds per repetition: enough that the between-round noise (what `mnbench check` compares) is estimated.
-    min_rounds: int = 5
-    repetitions: int = 3
+    min_rounds: int = 3  # per repetition: so that every model of the group is measured in several alternations
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.repetitions < 1:
-            raise MnbenchError(f"repetitions must be a positive integer, got {self.repetitions}")
+        if self.repetitions < 2 or self.max_repetitions < self.repetitions:
+            raise MnbenchError(f"repetitions must be at least 2 (an interval needs two), and at most max_repetitions "
+                               f"({self.max_repetitions}); got {self.repetitions}")
+        if not (self.repetition_s > 0 and self.max_time_s > 0 and self.target_halfwidth > 0):
+            raise MnbenchError("repetition time, max time and target half-width must be > 0, got "
+                               f"{self.repetition_s}, {self.max_time_s} and {self.target_halfwidth}")
 
     def for_repetition(self, index: int) -> dict[str, Any]:
-        """`measure_interleaved` keywords for one repetition: its share of the time, and of the precision (a median
-        known to ±x in each of R repetitions is known to about ±x/√R over all)."""
-        r = self.repetitions
-        return {"min_time_s": self.min_time_s / r, "max_time_s": self.max_time_s / r, "warmup_s": self.warmup_s,
-                "target_rel_ci": self.target_rel_ci * math.sqrt(r), "round_s": self.round_s,
-                "min_rounds": self.min_rounds, "seed": self.seed + index}
+        """`measure_interleaved` keywords for one repetition: a fixed time, no sample-level stopping rule."""
+        # The cap lets a slow model's rounds reach min_rounds: a repetition is a fixed time unless its calls are long.
+        return {"min_time_s": self.repetition_s, "max_time_s": 3 * self.repetition_s, "warmup_s": self.warmup_s,
+                "target_rel_ci": None, "round_s": self.round_s, "min_rounds": self.min_rounds,
+                "seed": self.seed + index}
+
+    def is_done(self, repetitions: int, halfwidth: float) -> bool:
+        """Whether a group measured `repetitions` times, whose widest ratio interval is ±`halfwidth`, is done."""
+        spent = repetitions * self.repetition_s
+        return repetitions >= self.max_repetitions or (repetitions >= self.repetitions and (
+            halfwidth <= self.target_halfwidth or spent + self.repetition_s > self.max_time_s + 1e-9))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +82,10 @@ class RunPlan:
     precision: str = "fp32"
     threads: int | None = None
     measure: MeasureSettings = MeasureSettings()
-    with_reference: bool = True
-    with_controls: bool = True  # each model's own file again, with pinned settings (what `mnbench check` divides by)
+    # What `mnbench check` divides by, measured in the same rounds (a baseline for the gate, `run --for-check`): the
+    # machine-speed reference, and each model's own file again with pinned settings (its control).
+    with_reference: bool = False
+    with_controls: bool = False
     with_peak: bool = True
     # Settings of the torch devices' sessions (`cuda_graph`, `channels_last`: mnbench.backends.torch_backend),
     # passed to their model sessions only; controls and the reference stay eager and contiguous (pinned).
@@ -107,7 +121,7 @@ class RunPlan:
         return dict(self.torch_options) if getattr(device, "runtime", None) == TORCH else {}
 
     def steps(self) -> int:
-        """Group measurements in the whole run (for progress)."""
+        """Group repetitions in the whole run at the least (for progress)."""
         return (len(self.configs()) + bool(self.user_models)) * len(self.devices) * self.measure.repetitions
 
 
@@ -142,11 +156,11 @@ def default_output_path(reports_dir: Path | None = None, suffix: str = "") -> Pa
 
 def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path | None = None,
              on_status: Callable[[str], None] = lambda _: None,
-             on_round: Callable[[float, float], None] | None = None,
              on_group: Callable[[int, int, str], None] = lambda i, n, label: None,
              on_record: Callable[[Record], None] = lambda _: None) -> dict[str, Any]:
-    """Measure every model group on every device, `plan.measure.repetitions` times, and return the result
-    document (not yet written). Ctrl-C raises `RunInterrupted` with the records measured so far."""
+    """Measure every model group on every device in passes, each one repetition of every group not yet done
+    (`MeasureSettings.is_done`) in a fresh worker process (`mnbench.measure_pass`), and return the result document
+    (not yet written). Ctrl-C raises `RunInterrupted` with the records of the passes completed so far."""
     from mnbench.export import export_model
     from mnbench.machine import machine_info
 
@@ -160,23 +174,25 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
                 for group in plan.configs()]
     exported += [list(plan.user_models)] if plan.user_models else []
     measured: dict[tuple[str, int, str], _Measured] = {}
+    pending = [(device, index) for device in plan.devices for index in range(len(exported))]
     states: list[dict[str, Any]] = []
-    step = 0
+    progress = _Progress(plan, len(pending), on_group)
     try:
-        for repetition in range(plan.measure.repetitions):
+        for repetition in itertools.count():
+            if not pending:
+                break
             before = machine_state.snapshot()
-            for device in plan.devices:
-                with ExitStack() as device_stack:
-                    reference = None
-                    if plan.with_reference:  # fresh per repetition and device, measured in every group's rounds
-                        reference = device_stack.enter_context(open_reference(
-                            device, precision=plan.precision, threads=plan.threads, models_dir=models_dir))
-                    for index, group in enumerate(exported):
-                        on_group(step, plan.steps(), f"{_label(group[0].config, device)} "
-                                                     f"(repetition {repetition + 1}/{plan.measure.repetitions})")
-                        _measure_group(plan, device, group, reference, repetition, models_dir, on_round,
-                                       into={(device.name, index, e.config.slug): e for e in group}, kept=measured)
-                        step += 1
+            job = _pass_job(plan, exported, pending, repetition, models_dir)
+
+            def measured_one(group: GroupMeasured, repetition: int = repetition) -> None:
+                device = next(d for d, _ in pending if d.name == group.device)
+                entries = _keep(measured, group, device, exported[group.index])
+                if plan.measure.is_done(repetition + 1, group_halfwidth(entries)):
+                    pending.remove((device, group.index))
+                    progress.finish_group(repetition + 1)
+
+            run_pass(job, on_group=lambda label: progress.start(f"{label} (repetition {repetition + 1})"),
+                     on_measured=measured_one)
             states.append(machine_state.between(before, machine_state.snapshot()))
     except KeyboardInterrupt:
         doc["records"] = [r.to_json() for r in _records(measured)]
@@ -186,65 +202,65 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
         on_record(record)
         doc["records"].append(record.to_json())
     doc["machine_state"] = stability.summarize_states(states)
-    doc["machine_state"]["reference_vs_host_best"] = _note_reference_speed(doc, reports_dir)
-    speedup_history.attach_priors(doc, reports_dir)
     return doc
 
 
-def _note_reference_speed(doc: dict[str, Any], reports_dir: Path | None) -> dict[str, Any]:
-    """Per device, this run's reference speed against the best this host has recorded (and record it)."""
-    out = {}
-    for device, p50s in stability.reference_repetition_p50s(doc["records"]).items():
-        record = next(r for r in doc["records"] if r["device"] == device and r.get("reference"))
-        key = {"hostname": doc["machine"].get("hostname"), "cpu_model": doc["machine"].get("cpu_model"),
-               "device": device, "runtime": record["reference"].get("runtime"),
-               "runtime_version": record.get("runtime_version"), "precision": record["reference"].get("precision"),
-               "threads": record["reference"].get("threads"), "reference": record["reference"].get("name")}
-        out[device] = host_history.note_reference(key, float(sorted(p50s)[len(p50s) // 2]), reports_dir=reports_dir)
-    return out
+def _pass_job(plan: RunPlan, exported: list[list], pending: list[tuple[Any, int]], repetition: int,
+              models_dir: Path | None) -> PassJob:
+    return PassJob(
+        groups=tuple((device, index, tuple(ModelFile(e.config.slug, Path(e.path), e.sha256) for e in exported[index]))
+                     for device, index in pending),
+        batch=plan.batch, precision=plan.precision, threads=plan.threads,
+        options={d.name: plan.options_for(d) for d in plan.devices}, with_reference=plan.with_reference,
+        with_controls=plan.with_controls, repetition=repetition, timing=plan.measure.for_repetition(repetition),
+        seed=plan.measure.seed, models_dir=models_dir)
 
 
-def _label(config: ModelConfig, device) -> str:
-    return f"{config.arch} w{config.width:g} r{config.resolution} on {device.name}"
+def _keep(measured: dict[tuple, _Measured], group: GroupMeasured, device, exported: list) -> list[_Measured]:
+    """Append one group's repetition to its models' entries; the entries."""
+    entries = []
+    for e in exported:
+        entry = measured.setdefault((device.name, group.index, e.config.slug),
+                                    _Measured(exported=e, device=device, info=group.infos[e.config.slug]))
+        entry.model.append(group.measured[e.config.slug])
+        if REFERENCE_WORKLOAD in group.measured:
+            entry.reference.append(group.measured[REFERENCE_WORKLOAD])
+            entry.reference_info = group.infos[REFERENCE_WORKLOAD]
+        if control_workload(e.sha256) in group.measured:
+            entry.control.append(group.measured[control_workload(e.sha256)])
+            entry.control_info = group.infos[control_workload(e.sha256)]
+        entries.append(entry)
+    return entries
 
 
-def _measure_group(plan: RunPlan, device, exported: list, reference, repetition: int, models_dir: Path | None,
-                   on_round, *, into: dict[tuple, Any], kept: dict[tuple, _Measured]) -> None:
-    """One repetition of one group on `device` (fresh sessions), interleaved with `reference` (None: without);
-    appends each model's measurement to its entry in `kept`."""
-    from mnbench.backends import open_session
+def group_halfwidth(members: list[_Measured]) -> float:
+    """The widest 95 % interval (relative half-width) among a group's ratios, each model against the group's first
+    (the ratio's direction does not change its width), or of the one model's latency in a group of one."""
+    values = [[math.log(repetitions.repetition_value(m.samples_ms)) for m in entry.model] for entry in members]
+    if len(values) == 1:
+        return repetitions.estimate(values[0]).rel_halfwidth
+    first = values[0]
+    return max(repetitions.estimate([a - b for a, b in zip(other, first)]).rel_halfwidth for other in values[1:])
 
-    # Opened in a shuffled order per repetition (seeded): which session is created and allocated first must not be a
-    # constant difference between the variants of a pair, or between a model and its control.
-    openers = {e.config.slug: functools.partial(open_session, device, e.path, batch=plan.batch,
-                                                precision=plan.precision, threads=plan.threads,
-                                                models_dir=models_dir, options=plan.options_for(device))
-               for e in exported}  # slug: unique in a group
-    if plan.with_controls:
-        openers |= {control_workload(e.sha256): functools.partial(
-            open_control, device, e.path, batch=plan.batch, precision=plan.precision, threads=plan.threads,
-            models_dir=models_dir) for e in exported}
-    names = list(openers)
-    random.Random(plan.measure.seed + repetition).shuffle(names)
-    with ExitStack() as stack:
-        opened = {name: stack.enter_context(openers[name]()) for name in names}
-        sessions = [opened[e.config.slug] for e in exported]
-        controls = {e.sha256: opened[control_workload(e.sha256)] for e in exported if plan.with_controls}
-        workloads = {name: session.infer for name, session in opened.items()}
-        if reference is not None:
-            workloads[REFERENCE_WORKLOAD] = reference.infer
-        measured = measure.measure_interleaved(workloads, on_round=on_round,
-                                               **plan.measure.for_repetition(repetition))
-    for key, e in into.items():
-        session = sessions[exported.index(e)]
-        entry = kept.setdefault(key, _Measured(exported=e, device=device, info=session.info))
-        entry.model.append(measured[e.config.slug])
-        if reference is not None:
-            entry.reference.append(measured[REFERENCE_WORKLOAD])
-            entry.reference_info = reference.info
-        if e.sha256 in controls:
-            entry.control.append(measured[control_workload(e.sha256)])
-            entry.control_info = controls[e.sha256].info
+
+class _Progress:
+    """What the progress bar shows: group repetitions done, out of an estimate that grows while groups need more
+    than the minimum repetitions (`on_group(done, total, label)`)."""
+
+    def __init__(self, plan: RunPlan, groups: int, on_group: Callable[[int, int, str], None]) -> None:
+        self.minimum, self.on_group = plan.measure.repetitions, on_group
+        self.done, self.open_groups, self.finished_steps = 0, groups, 0
+
+    def start(self, label: str) -> None:
+        # Every open group needs at least the minimum, and at least one more than the passes so far.
+        passes = (self.done - self.finished_steps) // self.open_groups if self.open_groups else 0
+        total = self.finished_steps + self.open_groups * max(self.minimum, passes + 1)
+        self.on_group(self.done, max(total, self.done + 1), label)
+        self.done += 1
+
+    def finish_group(self, repetitions_used: int) -> None:
+        self.open_groups -= 1
+        self.finished_steps += repetitions_used
 
 
 def _records(measured: dict[tuple, _Measured]) -> list[Record]:
@@ -271,7 +287,8 @@ def _device_peak(device, plan: RunPlan, reports_dir: Path | None, on_status) -> 
 
     peak = load_peak(device, precision=plan.precision, threads=plan.threads, reports_dir=reports_dir)
     if peak is None:
-        on_status(f"measuring the peak GMAC/s of {device.name} (once per machine)")
-        peak = measure_peak(device, threads=plan.threads, precision=plan.precision)
+        on_status(f"measuring the peak GMAC/s of {device.name} (once per machine and thread count)")
+        # Short: the roofline's figures need their order of magnitude, not `mnbench peak`'s precision.
+        peak = measure_peak(device, threads=plan.threads, precision=plan.precision, min_time_s=0.15, max_time_s=0.3)
         save_peak(peak, reports_dir=reports_dir)
     return peak

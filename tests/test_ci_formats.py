@@ -90,9 +90,9 @@ def test_bmf_follows_the_schema_in_nanoseconds(v2_report):
     for name, metrics in doc.items():
         record = by_name[name]
         latency = metrics["latency"]
-        assert latency["value"] == pytest.approx(record["p50_estimate"]["point"] * 1e6)  # ms -> ns
+        assert latency["value"] == pytest.approx(record["latency_estimate"]["point"] * 1e6)  # ms -> ns
         assert latency["lower_value"] < latency["value"] < latency["upper_value"]
-        assert latency["lower_value"] == pytest.approx(record["p50_estimate"]["rerun_interval"][0] * 1e6)
+        assert latency["lower_value"] == pytest.approx(record["latency_estimate"]["interval"][0] * 1e6)
         assert metrics["throughput"]["value"] == pytest.approx(record["throughput_ips"])
 
 
@@ -111,8 +111,8 @@ def test_github_action_benchmark_custom_smaller_is_better(v2_report):
         assert set(entry) == {"name", "unit", "value", "range", "extra"}
         assert entry["unit"] == "ms" and isinstance(entry["extra"], str)
         record = by_name[entry["name"]]
-        assert entry["value"] == pytest.approx(record["p50_estimate"]["point"])
-        low, high = record["p50_estimate"]["rerun_interval"]
+        assert entry["value"] == pytest.approx(record["latency_estimate"]["point"])
+        low, high = record["latency_estimate"]["interval"]
         assert entry["range"].startswith("± ")
         assert float(entry["range"][2:]) == pytest.approx(max(high - entry["value"], entry["value"] - low), rel=1e-3)
 

@@ -10,13 +10,15 @@ from mnbench import results
 from mnbench.config import ModelConfig
 from mnbench.export import export_model, model_path_for
 
-SMALL = ["--arch", "v1", "--width", "0.25", "--resolution", "64", "--min-time", "0.3", "--max-time", "1"]
+# Two repetitions of 0.6 s: the least that gives an interval.
+SMALL = ["--arch", "v1", "--width", "0.25", "--resolution", "64", "--repetitions", "2", "--max-time", "1"]
 
 
 @pytest.fixture
 def dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("MNBENCH_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("MNBENCH_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("MNBENCH_IN_PROCESS", "1")  # one test below runs the real worker processes
     return tmp_path
 
 
@@ -26,9 +28,11 @@ def invoke(app, *args):
 
 
 @pytest.mark.parametrize("device, runtime", [("cpu", "onnxruntime"), ("openvino", "openvino")])
-def test_run_writes_a_valid_result_with_both_variants(app, dirs, device, runtime):
+def test_run_writes_a_valid_result_with_both_variants(app, dirs, device, runtime, monkeypatch):
+    if device == "cpu":
+        monkeypatch.delenv("MNBENCH_IN_PROCESS")  # each pass in a fresh worker process, as a user runs it
     out = dirs / "r.json"
-    result = invoke(app, *SMALL, "--device", device, "--threads", "1", "--no-peak", "--output", str(out))
+    result = invoke(app, *SMALL, "--device", device, "--no-peak", "--output", str(out))
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == str(out)  # the path is the last line
     doc = results.load_result(out)
@@ -37,53 +41,57 @@ def test_run_writes_a_valid_result_with_both_variants(app, dirs, device, runtime
     for record in by_variant.values():
         assert record["device"] == device and record["runtime"] == runtime
         assert record["precision"] == "fp32"  # read back from the runtime, not echoed from the request
-        assert record["threads"] == 1
+        assert record["threads"] == 1  # the default
         assert sum(record["round_sizes"]) == record["n"] == len(record["samples_ms"]) >= 10
         assert record["latency_ms"]["min"] <= record["latency_ms"]["p50"] <= record["latency_ms"]["max"]
-        assert len(record["reference"]["round_sizes"]) == len(record["round_sizes"])  # same interleaved rounds
-        # Three independent repetitions by default, their rounds in order; the p50 comes from their medians.
-        assert len(record["repetition_rounds"]) == 3 == record["p50_estimate"]["repetitions"]
+        # Two independent repetitions (--repetitions 2, and --max-time 1 leaves no time for a third).
+        assert len(record["repetition_rounds"]) == 2 == record["latency_estimate"]["repetitions"]
+        assert min(record["repetition_rounds"]) >= 3  # every repetition alternates the pair at least three times
         assert sum(record["repetition_rounds"]) == len(record["round_sizes"])
-        assert len(record["repetition_p50_ms"]) == 3
         exported = export_model(ModelConfig(arch="v1", variant=record["variant"], width=0.25, resolution=64),
                                 progress=False)
         assert record["model_sha256"] == exported.sha256
         assert record["macs"] == exported.cost.macs
-        # Its own file ran again as its control, with the frozen settings, in the same rounds.
-        control = record["controls"][exported.sha256]
-        assert list(record["controls"]) == [exported.sha256]
-        assert len(control["round_sizes"]) == len(record["round_sizes"]) and sum(control["round_sizes"]) == len(control["samples_ms"])
-        assert control["settings"] == record["settings"]  # the benchmark's settings are still the frozen ones
+        # Only the models: no control and no reference unless a baseline for `mnbench check` is recorded.
+        assert "controls" not in record and "reference" not in record
     if device == "cpu":
         assert by_variant["separable"]["providers"] == ["CPUExecutionProvider"]
     assert by_variant["standard"]["macs"] > by_variant["separable"]["macs"]
     assert doc["machine"]["versions"]["mnbench"]
-    assert len(doc["machine_state"]["repetitions"]) == 3  # steal and load sampled over each repetition
-    assert doc["settings"]["measure"]["repetitions"] == 3
-    assert "realized" in result.output and "rerun interval" in result.output
+    assert len(doc["machine_state"]["repetitions"]) == 2  # steal and load sampled over each pass
+    assert doc["settings"]["measure"]["repetitions"] == 2
+    # The answer leads: the realized speedup and its interval, the very figures the report computes.
+    from mnbench.report.pairs import build_report
+    from mnbench.report.columns import interval, speedup
+    (row,) = build_report([(out, doc)]).rows
+    assert speedup(row["realized_speedup"]) in result.output and interval(row["realized_speedup_ci"]) in result.output
+    assert row["realized_speedup"] == pytest.approx(row["min_ms_standard"] / row["min_ms_separable"], rel=1e-12)
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
 
 
-def test_no_controls_leaves_them_out(app, dirs):
+def test_for_check_records_the_controls_and_the_reference(app, dirs):
     out = dirs / "r.json"
-    result = invoke(app, *SMALL, "--variant", "separable", "--threads", "1", "--no-peak", "--no-controls",
-                    "--output", str(out))
+    result = invoke(app, *SMALL, "--variant", "separable", "--no-peak", "--for-check", "--output", str(out))
     assert result.exit_code == 0, result.output
     (record,) = results.load_result(out)["records"]
-    assert "controls" not in record and record["reference"]["samples_ms"]
+    control = record["controls"][record["model_sha256"]]
+    assert len(control["round_sizes"]) == len(record["round_sizes"])  # in the same interleaved rounds
+    assert control["settings"] == record["settings"]  # the benchmark's settings are still the frozen ones
+    assert len(record["reference"]["round_sizes"]) == len(record["round_sizes"])
 
 
-def test_repetitions_option_sets_how_many_independent_measurements(app, dirs):
+def test_repetitions_option_sets_the_least_number_of_independent_measurements(app, dirs):
     out = dirs / "r.json"
-    result = invoke(app, *SMALL, "--variant", "separable", "--device", "cpu", "--no-peak", "--repetitions", "2",
-                    "--output", str(out))
+    result = invoke(app, *SMALL[:-4], "--variant", "separable", "--device", "cpu", "--no-peak", "--repetitions", "3",
+                    "--max-time", "1.5", "--output", str(out))
     assert result.exit_code == 0, result.output
     (record,) = results.load_result(out)["records"]
-    assert len(record["repetition_rounds"]) == 2
-    assert len(results.Record.from_json(record).repetitions()) == 2
+    assert len(record["repetition_rounds"]) == 3
+    assert len(results.Record.from_json(record).repetitions()) == 3
 
 
 def test_default_output_goes_to_reports_runs(app, dirs):
-    result = invoke(app, *SMALL, "--variant", "separable", "--device", "cpu", "--no-peak", "--no-reference")
+    result = invoke(app, *SMALL, "--variant", "separable", "--device", "cpu", "--no-peak")
     assert result.exit_code == 0, result.output
     written = list((dirs / "reports" / "runs").glob("*.json"))
     assert len(written) == 1 and str(written[0]).endswith(result.output.strip().splitlines()[-1])
@@ -104,7 +112,7 @@ def test_batch_records_macs_per_image(app, dirs):
 def test_sweep_of_widths_and_resolutions(app, dirs):
     out = dirs / "r.json"
     result = invoke(app, "--arch", "v1", "--width", "0.25,0.5", "--resolution", "64,96", "--variant", "separable",
-                    "--device", "cpu", "--min-time", "0.2", "--max-time", "0.5", "--no-peak", "--output", str(out))
+                    "--device", "cpu", "--repetitions", "2", "--max-time", "1", "--no-peak", "--output", str(out))
     assert result.exit_code == 0, result.output
     configs = {(r["width"], r["resolution"]) for r in results.load_result(out)["records"]}
     assert configs == {(0.25, 64), (0.25, 96), (0.5, 64), (0.5, 96)}
@@ -137,7 +145,7 @@ def _interrupt_on_call(monkeypatch, nth):
 
 
 def test_ctrl_c_keeps_completed_records_whole(app, dirs, monkeypatch):
-    _interrupt_on_call(monkeypatch, nth=2)  # first group completes, second is interrupted
+    _interrupt_on_call(monkeypatch, nth=2)  # the first group's first repetition completes, the second group's not
     out = dirs / "out" / "r.json"
     result = invoke(app, *SMALL, "--resolution", "64,96", "--device", "cpu", "--no-peak", "--output", str(out))
     assert result.exit_code == 130

@@ -32,7 +32,7 @@ from mnbench.reference import reference_path
 from mnbench.runner import MeasureSettings, RunPlan, run_plan
 
 TINY = {"arch": "v1", "width": 0.25, "resolution": 96}
-QUICK = MeasureSettings(min_time_s=0.2, max_time_s=0.4, repetitions=1, warmup_s=0.02)
+QUICK = MeasureSettings(repetition_s=0.2, max_time_s=0.4, repetitions=2, warmup_s=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_mnbench_run_on_torch_writes_a_record_with_what_ran(app, tmp_path, monke
     monkeypatch.setenv("MNBENCH_REPORTS_DIR", str(tmp_path / "reports"))
     out = tmp_path / "r.json"
     result = CliRunner().invoke(app, ["run", "--arch", "v1", "--width", "0.25", "--resolution", "96", "--device",
-                                      "torch", "--threads", "1", "--repetitions", "2", "--min-time", "0.3",
+                                      "torch", "--threads", "1", "--repetitions", "2",
                                       "--max-time", "0.6", "--no-peak", "--channels-last", "--output", str(out)])
     assert result.exit_code == 0, result.output
     doc = results.load_result(out)

@@ -292,7 +292,7 @@ def _inference_session(device: DeviceInfo, model_path: Path, options: Any, *, pr
     used); a MnbenchError if it fails or falls back to another provider."""
     providers = ort_provider_options(device, precision=precision, threads=threads, models_dir=models_dir)
     plugin = None
-    if device.target == openvino_ep_plugin.EP_NAME and openvino_ep_plugin.uses_plugin(ort):
+    if device.target == openvino_ep_plugin.discovery.EP_NAME and openvino_ep_plugin.uses_plugin(ort):
         plugin = openvino_ep_plugin.add_plugin_provider(ort, options, device.name, providers[0][1])
         providers = None  # the provider is in `options` (add_provider_for_devices)
     if device.is_gpu_provider:

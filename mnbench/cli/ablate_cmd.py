@@ -21,10 +21,9 @@ def ablate(
     width: WidthOpt = "1.0",
     resolution: ResolutionOpt = "224",
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16, bf16 or int8 (what ran is recorded).")] = "fp32",
-    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: the physical cores available).")] = None,
-    repetitions: Annotated[int, typer.Option("--repetitions", help="Independent measurements of each group (fresh sessions, spread over the run); intervals come from their spread.")] = 3,
-    min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per group (a published net and its ablations), over all repetitions.")] = 6.0,
-    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per group, over all repetitions.")] = 18.0,
+    threads: Annotated[str, typer.Option("--threads", "-t", help="Threads per model: a number, or 'all' for the physical cores available (default 1, as `mnbench run`).")] = "1",
+    repetitions: Annotated[int, typer.Option("--repetitions", help="Repetitions of each group at least (fresh sessions each, spread over the run); intervals come from their spread.")] = 6,
+    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most per group (a published net and its ablations) and device, over all its repetitions.")] = 18.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file (default: reports/runs/<UTC time>-<host>-ablate.json).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, markdown or json.")] = "table",
     models_dir: ModelsDirOpt = None,
@@ -35,21 +34,20 @@ def ablate(
     from mnbench import results
     from mnbench.ablate import ablation_groups, resolve_ablations, run_ablations
     from mnbench.cli.run_cmd import _check_writable, _run_with_progress
-    from mnbench.devices import physical_cores, resolve_devices
+    from mnbench.cli.run_cmd import parse_threads
+    from mnbench.devices import resolve_devices
     from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, ablation_rows, display_rows
     from mnbench.runner import MeasureSettings, RunInterrupted, RunPlan, default_output_path
 
     if fmt not in FORMATS:
         raise MnbenchError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    if not 0 < min_time <= max_time:
-        raise MnbenchError(f"need 0 < --min-time <= --max-time, got {min_time} and {max_time}")
     archs = parse_archs(arch)
     groups = ablation_groups(resolve_ablations(archs, ablation), parse_numbers(width, "width", float),
                              parse_numbers(resolution, "resolution", int))
     plan = RunPlan(archs=archs, devices=resolve_devices(device), groups=groups, precision=precision,
-                   threads=threads if threads is not None else physical_cores(),
-                   measure=MeasureSettings(min_time_s=min_time, max_time_s=max_time, repetitions=repetitions),
-                   with_controls=False, with_peak=False)  # no gate reads an ablate file: no controls, no peak
+                   threads=parse_threads(threads),
+                   measure=MeasureSettings(repetitions=repetitions, max_time_s=max_time),
+                   with_peak=False)  # no roofline reads an ablate file
     output = output or default_output_path(reports_dir, suffix="-ablate")
     _check_writable(output)
     try:

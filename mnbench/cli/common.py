@@ -17,6 +17,7 @@ from typing import Annotated, Any, Callable, Iterable, Iterator, Sequence
 
 import typer
 from rich.console import Console, RenderableType
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -73,9 +74,10 @@ def parse_numbers(spec: str, kind: str, cast: type) -> list:
     return values
 
 
-def render(rows: Sequence[dict[str, Any]], fmt: Format | str, columns: Iterable[tuple[str, str]], *, title: str = "") -> None:
+def render(rows: Sequence[dict[str, Any]], fmt: Format | str, columns: Iterable[tuple[str, str]], *, title: str = "",
+           compact: bool = False) -> None:
     """Print `rows` to stdout: json (every field), or the given (key, header) columns as a Rich table, markdown
-    or csv."""
+    or csv. `compact`: a table without vertical rules, for answers that must fit 100 columns."""
     fmt = getattr(fmt, "value", fmt)
     columns = list(columns)
     if fmt == "json":
@@ -92,7 +94,8 @@ def render(rows: Sequence[dict[str, Any]], fmt: Format | str, columns: Iterable[
         writer.writerows([[row.get(key) for key, _ in columns] for row in rows])
         write_text(out.getvalue())
     elif fmt == "table":
-        table = Table(title=title or None)
+        table = Table(title=title or None, **({"box": box.SIMPLE_HEAD, "pad_edge": False, "show_edge": False,
+                                                     "padding": (0, 1, 0, 0)} if compact else {}))
         for _, header in columns:
             table.add_column(header, overflow="fold")
         for row in rows:

@@ -27,7 +27,7 @@ def report(
         "--plots", help="Also write the plots as PNG files into this folder.")] = None,
     reports_dir: ReportsDirOpt = None,
 ) -> None:
-    """Theoretical speedup (MACs standard / separable) against realized speedup (p50 standard / separable),
+    """Theoretical speedup (MACs standard / separable) against realized speedup (min standard / separable),
     per machine and device, with 95 % CIs, achieved GMAC/s, device-peak shares and operator profiles."""
     from mnbench.report import default_result_paths, load_report, render, rich_tables
     from mnbench.report.text import TEXT_WIDTH

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mnbench.cli.common import (BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, ResolutionOpt, WidthOpt,
                                 parse_archs, parse_numbers, print_json, render, stderr, stdout)
+from mnbench import stability
 from mnbench.errors import MnbenchError
 
 VARIANT_CHOICES = {"both": ("separable", "standard"), "separable": ("separable",), "standard": ("standard",)}
@@ -23,14 +25,12 @@ def run(
     resolution: ResolutionOpt = "224",
     batch: BatchOpt = 1,
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16, bf16 or int8 (what ran is recorded).")] = "fp32",
-    threads: Annotated[int | None, typer.Option("--threads", "-t", help="Threads (default: the physical cores available).")] = None,
-    repetitions: Annotated[int, typer.Option("--repetitions", "-r", help="Independent measurements of each group (fresh sessions, spread over the run); intervals come from their spread.")] = 3,
-    min_time: Annotated[float, typer.Option("--min-time", help="Seconds measured at least, per model group, over all repetitions.")] = 3.0,
-    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most, per model group, over all repetitions.")] = 9.0,
-    target_ci: Annotated[float, typer.Option("--target-ci", help="Stop a repetition early when its medians are known to within ±this fraction × √repetitions.")] = 0.01,
-    reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Interleave the machine-speed reference network (what `mnbench check` normalises by).")] = True,
-    controls: Annotated[bool, typer.Option("--controls/--no-controls", help="Measure each model's file a second time with frozen settings: its control, what `mnbench check` normalises by (about doubles the run).")] = True,
-    peak: Annotated[bool, typer.Option("--peak/--no-peak", help="Measure each device's peak GMAC/s once per machine.")] = True,
+    threads: Annotated[str, typer.Option("--threads", "-t", help="Threads per model: a number, or 'all' for the physical cores available. Default 1: the steadiest figure on a shared machine (docs/measurement.md).")] = "1",
+    repetitions: Annotated[int, typer.Option("--repetitions", help="Repetitions of each group at least (fresh sessions each, spread over the run); its interval comes from their spread.")] = 6,
+    max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most per group and device, over all its repetitions.")] = 6.0,
+    target: Annotated[float, typer.Option("--target", help="Stop measuring a group once its speedup is known to ±this fraction (95 % interval).")] = 0.03,
+    for_check: Annotated[bool, typer.Option("--for-check", help="Record a baseline for `mnbench check`: also measure what it divides by (each model's own file again with frozen settings, and the machine-speed reference), about doubling the run.")] = False,
+    peak: Annotated[bool, typer.Option("--peak/--no-peak", help="Measure each device's peak GMAC/s once per machine (the roofline's figures behind the bound column).")] = True,
     cuda_graph: Annotated[bool, typer.Option("--cuda-graph", help="torch:cuda devices: replay each model from a captured CUDA graph (recorded).")] = False,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="torch devices: run models in channels_last memory format (recorded).")] = False,
     model: Annotated[list[Path] | None, typer.Option("--model", help="Your own ONNX file (repeat for more); measured as one group, costed on its graph.")] = None,
@@ -41,23 +41,22 @@ def run(
     models_dir: ModelsDirOpt = None,
     reports_dir: ReportsDirOpt = None,
 ) -> None:
-    """Benchmark each arch's separable and standard variants on each device; print a table, write a result file."""
+    """Measure each arch's separable net against its standard twin on each device: theoretical and realized speedup,
+    its 95 % interval, the share of the saving kept and what bounds it; write a result file."""
     from mnbench import results
-    from mnbench.devices import physical_cores, resolve_devices
+    from mnbench.devices import resolve_devices
     from mnbench.runner import MeasureSettings, RunInterrupted, RunPlan, default_output_path
 
     if variant not in VARIANT_CHOICES:
         raise MnbenchError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANT_CHOICES)}")
-    if not 0 < min_time <= max_time:
-        raise MnbenchError(f"need 0 < --min-time <= --max-time, got {min_time} and {max_time}")
     user_models = _user_models(model, label, pair, batch)
     plan = RunPlan(
-        archs=parse_archs(arch or "v2") if arch or not user_models else [], user_models=tuple(user_models), devices=resolve_devices(device), variants=VARIANT_CHOICES[variant],
+        archs=parse_archs(arch or "v2") if arch or not user_models else [], user_models=tuple(user_models),
+        devices=resolve_devices(device), variants=VARIANT_CHOICES[variant],
         widths=parse_numbers(width, "width", float), resolutions=parse_numbers(resolution, "resolution", int),
-        batch=batch, precision=precision, threads=threads if threads is not None else physical_cores(),
-        measure=MeasureSettings(min_time_s=min_time, max_time_s=max_time, target_rel_ci=target_ci,
-                                repetitions=repetitions),
-        with_reference=reference, with_controls=controls, with_peak=peak,
+        batch=batch, precision=precision, threads=parse_threads(threads),
+        measure=MeasureSettings(repetitions=repetitions, max_time_s=max_time, target_halfwidth=target),
+        with_reference=for_check, with_controls=for_check, with_peak=peak,
         torch_options={k: True for k, on in (("cuda_graph", cuda_graph), ("channels_last", channels_last)) if on},
     )
     output = output or default_output_path(reports_dir)
@@ -78,11 +77,28 @@ def run(
         stderr.print(str(output), highlight=False)
         return
     rows, warnings = summary_rows(doc)
-    render(rows, fmt, SUMMARY_COLUMNS, title="mnbench run")
-    stdout.print(f"[dim]{_what_ran(doc['records'])}[/dim]", highlight=False)
-    for line in warnings:  # the last one says what helps
-        stderr.print(line if line is warnings[-1] else f"warning: {line}", highlight=False, soft_wrap=True)
+    render(rows, fmt, SUMMARY_COLUMNS, title="mnbench run", compact=True)
+    if fmt is Format.table:
+        stdout.print("[dim]" + "\n".join(textwrap.wrap(SUMMARY_LEGEND, 100)) + "[/dim]", highlight=False)
+    stdout.print(f"[dim]{stability.machine_line(doc)}\n{_what_ran(doc['records'])}[/dim]", highlight=False)
+    for line in warnings:
+        stderr.print(f"warning: {line}", highlight=False, soft_wrap=True)
     print(output)
+
+
+def parse_threads(spec: str) -> int:
+    """--threads: a positive number, or 'all' (the physical cores this process may use)."""
+    from mnbench.devices import physical_cores
+
+    if spec.strip().lower() == "all":
+        return physical_cores()
+    try:
+        value = int(spec)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise MnbenchError(f"--threads must be a positive number or 'all', got {spec!r}")
+    return value
 
 
 def _user_models(paths: list[Path] | None, labels: list[str] | None, pair: str | None, batch: int) -> list:
@@ -126,52 +142,50 @@ def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
     return doc
 
 
-SUMMARY_COLUMNS = [("device", "device"), ("arch", "arch"), ("variant", "variant"), ("width", "width"),
-                   ("resolution", "res"), ("precision", "precision"), ("threads", "threads"), ("p50", "p50 ms"),
-                   ("p90", "p90 ms"), ("p99", "p99 ms"), ("throughput_ips", "img/s"), ("macs_m", "MACs (M)"),
-                   ("theoretical", "theoretical ×"), ("realized", "realized ×"), ("rerun", "95% rerun interval")]
+# The answer first, in at most 100 columns; everything else is in the result file and `mnbench report`.
+SUMMARY_COLUMNS = [("device", "device"), ("arch", "model"), ("min_standard", "min std"),
+                   ("min_separable", "min sep"), ("theoretical", "theoretical"), ("realized", "realized"),
+                   ("interval", "95% interval"), ("kept", "kept"), ("bound", "bound")]
+SUMMARY_LEGEND = ("min std / min sep: latency in ms, each repetition's fastest call (geometric mean); "
+                  "realized = min std / min sep; kept = realized / theoretical; bound: the roofline's limit "
+                  "(docs/measurement.md)")
 
 
 def summary_rows(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """One row per record; the standard row of a pair also shows realized next to theoretical speedup; and the
-    run's warnings.
-
-    The pairing, the speedups and the warnings are the report's (`mnbench.report.pairs`), so `run` and `report`
-    never disagree.
-    """
+    """One row per pair (and per model without its twin) and the run's warnings, from the report's own rows
+    (`mnbench.report.pairs`), so `run` and `report` show the same figures."""
+    from mnbench.report.columns import interval, ms, percent, speedup
     from mnbench.report.pairs import build_report
 
-    from mnbench.user_pairs import user_pair
-
-    def key(r):
-        arch = user_pair(r)["name"] if user_pair(r) else r["arch"]  # the report's name for a user pair's row
-        return (r["device"], arch, float(r["width"]), r["resolution"], r["batch"], r["precision"])
-
     report = build_report([(Path("this run"), doc)])
-    speedups = {key(row): row for row in report.rows}
-    rows = []
-    for r in doc["records"]:
-        row = {k: r[k] for k in ("device", "arch", "variant", "width", "resolution", "precision", "threads",
-                                 "throughput_ips")}
-        row |= {k: r["latency_ms"][k] for k in ("p50", "p90", "p99")}
-        row["macs_m"] = r["macs"] / 1e6
-        pair = speedups.get(key(r))
-        if r["variant"] in ("standard", "baseline") and pair is not None:
-            row["theoretical"] = pair["theoretical_speedup"]
-            row["realized"] = pair["realized_speedup"]
-            ci = pair.get("realized_speedup_ci")
-            row["rerun"] = f"{ci[0]:.2f}–{ci[1]:.2f}" if ci else "–"
-        rows.append(row)
+    rows = [{"device": r["device"], "arch": _arch_label(r), "min_standard": ms(r["min_ms_standard"]),
+             "min_separable": ms(r["min_ms_separable"]), "theoretical": speedup(r["theoretical_speedup"]),
+             "realized": speedup(r["realized_speedup"]), "interval": interval(r["realized_speedup_ci"]),
+             "kept": percent(r["share_kept"]), "bound": r.get("bound") or "–"} for r in report.rows]
+    for r in report.unpaired:
+        latency = {"min_standard" if r["variant"] in ("standard", "baseline") else "min_separable": ms(r["min_ms"])}
+        rows.append({"device": r["device"], "arch": f"{_arch_label(r)} {r['variant']}"} | latency)
     return rows, report.warnings
 
 
+def _arch_label(row: dict[str, Any]) -> str:
+    """"v2", or "v2 w0.5 r160" off the papers' headline width and resolution."""
+    name = str(row["arch"])
+    if (float(row["width"]), row["resolution"]) != (1.0, 224) and row["resolution"]:
+        name += f" w{row['width']:g} r{row['resolution']}"
+    return name + (f" b{row['batch']}" if row.get("batch", 1) != 1 else "")
+
+
 def _what_ran(records: list[dict[str, Any]]) -> str:
-    """One line per (device, runtime): effective precision, threads, providers, runtime version — what ran, not what was asked."""
+    """One line per (device, runtime): what ran, read back from the runtime, not what was asked (full versions and
+    settings are in the result file)."""
     seen = {}
     for r in records:
-        providers = ",".join(r.get("providers") or []) or "-"
-        line = (f"{r['device']}: {r['runtime']} {r.get('runtime_version') or ''}, precision {r['precision']}"
-                + (f" (asked {r['requested_precision']})" if r.get("requested_precision") not in (None, r["precision"]) else "")
-                + f", {r['threads']} threads, providers {providers}")
+        version = str(r.get("runtime_version") or "").split("-")[0]
+        asked = r.get("requested_precision")
+        providers = ",".join(p.replace("ExecutionProvider", "") for p in r.get("providers") or [])
+        line = (f"{r['device']}: {r['runtime']} {version}, {r['precision']}"
+                + (f" (asked {asked})" if asked not in (None, r["precision"]) else "")
+                + f", {r['threads']} thread{'' if r['threads'] == 1 else 's'}" + (f", {providers}" if providers else ""))
         seen.setdefault(line, None)
     return "\n".join(seen)

@@ -10,15 +10,13 @@ import statistics
 from typing import Any, Callable
 
 from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding
-from mnbench.stability import HOST_SLOWDOWN_LIMIT
 
 # max/min - 1 of the per-run medians. 5 % is the run-to-run spread of realized speedups issue 10 aims for: a
 # machine whose own speed moves more than that between seconds cannot deliver it.
 SPREAD_UNFIT = 0.05
 SPREAD_WARN = 0.02
-# The probe's median over the best `mnbench run` has recorded here (the limit `mnbench run` warns at,
-# mnbench.stability.HOST_SLOWDOWN_LIMIT): a steady but slow machine is busy or throttled.
-HOST_SLOWDOWN_WARN = HOST_SLOWDOWN_LIMIT
+# The probe's median over the best this host's probes have recorded: a steady but slow machine is busy or throttled.
+HOST_SLOWDOWN_WARN = 1.25
 MIN_PROBE_TIME_S = 1.0
 RUN_S = 1.0  # each run about a second: long enough for a stable median, short enough to see a neighbour come and go
 MIN_RUNS, MAX_RUNS = 3, 30
@@ -52,12 +50,12 @@ def run_probe(device: Any, *, probe_time_s: float, threads: int | None = None,
     name = getattr(device, "name", device)
     return {"device": name, "reference": REFERENCE_NAME, "runtime": info.get("runtime"),
             "runtime_version": info.get("runtime_version"), "threads": info.get("threads"), "runs": runs,
-            "run_s": run_s, "run_medians_ms": medians, "host_best": _host_best(name, info, reports_dir)}
+            "run_s": run_s, "run_medians_ms": medians, "host_best": _host_best(name, info, reports_dir, statistics.median(medians))}
 
 
-def _host_best(device: str, info: dict[str, Any], reports_dir) -> dict[str, Any] | None:
-    """The best reference p50 `mnbench run` has recorded on this host with the same setup (the key the runner
-    writes: mnbench.runner._note_reference_speed), or None. The probe only reads it: its short runs are no run."""
+def _host_best(device: str, info: dict[str, Any], reports_dir, median_ms: float) -> dict[str, Any] | None:
+    """The best reference p50 this host's probes have recorded with the same setup, this probe's median included
+    (it is recorded: `mnbench.host_history`)."""
     import socket
 
     from mnbench import host_history
@@ -67,6 +65,7 @@ def _host_best(device: str, info: dict[str, Any], reports_dir) -> dict[str, Any]
     key = {"hostname": socket.gethostname(), "cpu_model": cpu_model(), "device": device, "runtime": info.get("runtime"),
            "runtime_version": info.get("runtime_version"), "precision": info.get("precision"),
            "threads": info.get("threads"), "reference": REFERENCE_NAME}
+    host_history.note_reference(key, median_ms, reports_dir=reports_dir)
     return host_history.read_best(key, reports_dir)
 
 

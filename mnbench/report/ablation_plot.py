@@ -39,7 +39,7 @@ def ablation_figure(report: Any) -> Figure | None:
     ax.plot([low, high], [low, high], color="grey", linestyle=":", label="y = x (time follows MACs)")
     ax.axhline(0, color="black", linewidth=0.6)
     ax.axvline(0, color="black", linewidth=0.6)
-    ax.set(xlabel="MAC change (changed / published − 1)", ylabel="latency change (p50 changed / published − 1)",
+    ax.set(xlabel="MAC change (changed / published − 1)", ylabel="latency change (min changed / published − 1)",
            title="One design choice changed: latency change against MAC change")
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(PercentFormatter())

@@ -3,16 +3,15 @@
 An ablate result file holds, per device and setting, the published separable net of each arch and its ablated
 nets, measured in the same rounds of each repetition; its `ablate` section holds every model's cost. A row is one
 (change, claim): the cost deltas (changed minus published), the latency change with its 95 % rerun interval from
-`repetitions.ratio_estimate` (paired by repetition and, inside each, by round: the two nets ran in the same rounds),
-and the claim's verdict (`mnbench.ablation_claims`). Arch-against-arch rows (V2 against V1, V3-Large against V2)
-compare published nets measured in different groups of the same repetitions: they are paired by repetition only.
+`repetitions.speedup` (paired by repetition: the two nets ran in the same rounds), and the claim's verdict
+(`mnbench.ablation_claims`). Arch-against-arch rows (V2 against V1, V3-Large against V2) compare published nets
+measured in different groups: two independent estimates.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-import numpy as np
 
 from mnbench import repetitions
 from mnbench.ablation_claims import ARCH_COMPARISONS, NO_CLAIM, RULE_LEGEND, TOLERANCE, ClaimTest, claim_tests
@@ -70,16 +69,16 @@ def ablation_rows(doc: Mapping[str, Any], *, machine: str = "", source: str = ""
 
 def _change(changed: Mapping[str, Any], published: Mapping[str, Any], costs: Mapping[str, Any], *,
             by_round: bool) -> dict[str, Any]:
-    """Cost deltas and the latency change of `changed` over `published` (both records of one result file)."""
-    def reps(record: Mapping[str, Any]) -> list[list[np.ndarray]]:
-        split = repetitions.record_rounds(record)
-        return split if by_round else [[np.concatenate(rounds)] for rounds in split]  # one block: no round pairs
-
+    """Cost deltas and the latency change of `changed` over `published` (both records of one result file), paired
+    by repetition (`repetitions.speedup`): the change equals the ratio of the two latencies (min) shown beside it."""
     def other_flops(record: Mapping[str, Any]) -> int | None:
         cost = costs.get((record.get("model") or {}).get("slug")) or {}
         return cost.get("other_flops")
 
-    estimate = repetitions.ratio_estimate(reps(changed), reps(published))
+    if by_round:  # measured in the same rounds: paired by repetition
+        estimate = repetitions.speedup([(changed, published)])
+    else:  # two published nets of different groups (each may have its own number of repetitions): independent
+        estimate = repetitions.quotient(repetitions.latency([changed]), repetitions.latency([published]))
     flops = (other_flops(changed), other_flops(published))
     return {
         **{k: published[k] for k in _SETTING}, "width": float(published["width"]),
@@ -87,11 +86,11 @@ def _change(changed: Mapping[str, Any], published: Mapping[str, Any], costs: Map
         "macs_delta": int(changed["macs"]) - int(published["macs"]),
         "macs_change": changed["macs"] / published["macs"] - 1 if published["macs"] else None,
         "other_flops_delta": flops[0] - flops[1] if None not in flops else None,
-        "p50_ms_published": _p50(published), "p50_ms_changed": _p50(changed),
+        "min_ms_published": _min(published), "min_ms_changed": _min(changed),
         "latency_change": estimate.point - 1,
-        "latency_change_ci": _minus_one(estimate.rerun), "latency_change_mean_ci": _minus_one(estimate.ci),
-        "repetitions": estimate.repetitions, "repetitions_disagree": estimate.repetitions_disagree,
-        "paired_by": "round" if by_round else "repetition",
+        "latency_change_ci": _minus_one(estimate.interval), "latency_change_mean_ci": _minus_one(estimate.mean_ci),
+        "repetitions": estimate.repetitions,
+        "paired_by": "repetition" if by_round else "none",
     }
 
 
@@ -104,10 +103,9 @@ def _with_claim(common: dict[str, Any], test: ClaimTest | None, machine: str, so
             "tolerance": TOLERANCE, "source": source}
 
 
-def _p50(record: Mapping[str, Any]) -> float:
-    estimate = record.get("p50_estimate")
-    point = estimate.get("point") if isinstance(estimate, Mapping) else None
-    return float(point) if isinstance(point, (int, float)) else float(record["latency_ms"]["p50"])
+def _min(record: Mapping[str, Any]) -> float:
+    return repetitions.latency([record]).point
+
 
 
 def _minus_one(pair: tuple[float, float]) -> list[float] | None:
@@ -140,7 +138,7 @@ ABLATION_COLUMNS: list[Column] = [
     ("machine", "machine", plain), ("device", "device", plain), ("arch", "arch", plain), ("width", "width", plain),
     ("resolution", "res", plain), ("change", "change", plain), ("params_delta", "Δparams", signed_count),
     ("macs_delta", "ΔMACs", signed_count), ("other_flops_delta", "Δother FLOPs", signed_count),
-    ("p50_ms_published", "p50 published (ms)", ms), ("p50_ms_changed", "p50 changed (ms)", ms),
+    ("min_ms_published", "min published (ms)", ms), ("min_ms_changed", "min changed (ms)", ms),
     ("latency_change", "latency change", signed_percent), ("latency_change_ci", "95% CI", percent_interval),
     ("claim_text", "claim (source)", plain), ("rule", "tested as", plain), ("verdict", "verdict", plain),
 ]
@@ -149,7 +147,7 @@ ABLATION_LEGEND = [
     ("change", "the published separable net with one design choice changed (`mnbench models --ablation list`), "
                "or a newer arch in place of an older one."),
     ("Δ", "changed minus published: parameters, MACs (Conv/Gemm) and other FLOPs (elementwise work)."),
-    ("latency change", "p50(changed) / p50(published) - 1, + is slower; paired by repetition and, inside each, by "
+    ("latency change", "min(changed) / min(published) - 1, + is slower; paired by repetition and, inside each, by "
                        "round (both nets ran in the same rounds); arch-against-arch rows by repetition only."),
     ("95% CI", "rerun interval of the latency change, from the spread between the run's repetitions."),
     ("verdict", RULE_LEGEND),

@@ -1,6 +1,6 @@
 """The report's answer in words, one or two sentences per device, from the report's own pair rows and profiles.
 
-"Keeps X %" is realized / theoretical speedup on a linear scale, the table's `efficiency` (realized/theor.)
+"Keeps X %" is realized / theoretical speedup on a linear scale, the table's `share_kept` (kept)
 column, so the sentence and the table cannot disagree. Speedups are shown as the table shows them.
 """
 
@@ -16,7 +16,7 @@ from mnbench.report.pairs import Report
 # A device's pairs are listed one by one up to this many; beyond it the sentence gives the range and median.
 MAX_LISTED = 4
 DEVICE_FIELDS = ("machine", "device", "runtime", "precision", "threads", "batch")
-KEEPS_MEANS = ("keeps = realized / theoretical speedup (the table's realized/theor. column): the share of the MAC "
+KEEPS_MEANS = ("keeps = realized / theoretical speedup (the table's kept column): the share of the MAC "
                "saving that became time saved.")
 
 

@@ -3,20 +3,21 @@
 
 Every benchmark is named from what the model and the run are, never from where or when it ran
 (`v2/separable/w1/r224/b1/fp32/cpu`), so a tracker's history lines up across runs and machines; the machine is
-the tracker's testbed, so one output holds one machine's results. Latency is the record's p50 (from its
+the tracker's testbed, so one output holds one machine's results. Latency is the record's min, as every mnbench table shows it (from its
 repetitions) and its 95 % rerun interval where the record has repetitions.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Mapping
 
 import numpy as np
 
+from mnbench import repetitions
 from mnbench.errors import MnbenchError
-from mnbench.report.pairs import Report, SourcedRecord, p50_ms
-from mnbench.results import Record
+from mnbench.report.pairs import Report, SourcedRecord
 
 # The pytest-benchmark release whose `--benchmark-json` layout `to_pytest_benchmark` follows.
 PYTEST_BENCHMARK_LAYOUT = "5.1.0"
@@ -55,12 +56,12 @@ def _one_machine(report: Report) -> list[tuple[str, SourcedRecord]]:
 
 
 def latency_interval_ms(record: Mapping[str, Any]) -> tuple[float, float | None, float | None]:
-    """p50 and its 95 % rerun interval in ms; the bounds are None for a one-repetition (schema v1) record."""
-    estimate = record.get("p50_estimate")
-    if not isinstance(estimate, Mapping):
-        estimate = Record.from_json(record).to_json()["p50_estimate"]
-    low, high = (estimate.get("rerun_interval") or [None, None])[:2]
-    return p50_ms(record), low, high
+    """The latency (min) and its 95 % interval in ms; the bounds are None for a one-repetition (schema v1) record."""
+    estimate = repetitions.latency([record])
+    low, high = estimate.interval
+    if not (math.isfinite(high) and low > 0):
+        return estimate.point, None, None
+    return estimate.point, low, high
 
 
 def _extra(item: SourcedRecord) -> dict[str, Any]:
@@ -76,8 +77,8 @@ def to_bmf(report: Report) -> str:
     as lower/upper values, throughput in images per second (its built-in `throughput`, operations/s)."""
     out: dict[str, Any] = {}
     for name, item in _one_machine(report):
-        p50, low, high = latency_interval_ms(item.record)
-        latency = {"value": p50 * 1e6}
+        latency, low, high = latency_interval_ms(item.record)
+        latency = {"value": latency * 1e6}
         if low is not None and high is not None:
             latency |= {"lower_value": low * 1e6, "upper_value": high * 1e6}
         out[name] = {"latency": latency, "throughput": {"value": float(item.record["throughput_ips"])}}
@@ -85,21 +86,21 @@ def to_bmf(report: Report) -> str:
 
 
 def to_github_action_benchmark(report: Report) -> str:
-    """github-action-benchmark's `customSmallerIsBetter` input: p50 in ms, range the rerun interval's half-width
+    """github-action-benchmark's `customSmallerIsBetter` input: latency in ms, range the rerun interval's half-width
     (the sample standard deviation for a one-repetition record, and `extra` says which)."""
     out = []
     for name, item in _one_machine(report):
         r = item.record
-        p50, low, high = latency_interval_ms(r)
+        latency, low, high = latency_interval_ms(r)
         if low is not None and high is not None:
-            spread, what = max(high - p50, p50 - low), "95% rerun interval half-width"
+            spread, what = max(high - latency, latency - low), "95% rerun interval half-width"
         else:
             spread, what = float(r["latency_ms"]["std"]), "sample standard deviation (one repetition)"
         extra = (f"range: {what}; p90 {r['latency_ms']['p90']:.4g} ms, p99 {r['latency_ms']['p99']:.4g} ms; "
                  f"{r['throughput_ips']:.4g} img/s; "
                  f"{' '.join(str(x) for x in (r['runtime'], r.get('runtime_version')) if x)}, "
                  f"{r['threads']} threads; {item.machine}")
-        out.append({"name": name, "unit": "ms", "value": p50, "range": f"± {spread:.4g}", "extra": extra})
+        out.append({"name": name, "unit": "ms", "value": latency, "range": f"± {spread:.4g}", "extra": extra})
     return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -127,11 +128,11 @@ def to_pytest_benchmark(report: Report) -> str:
     benchmarks = []
     for name, item in named:
         r = item.record
-        p50, low, high = latency_interval_ms(r)
+        latency, low, high = latency_interval_ms(r)
         params = {key: r[key] for key in ("arch", "variant", "width", "resolution", "batch", "precision", "device")}
         benchmarks.append({
             "group": "mnbench", "name": name, "fullname": f"mnbench::{name}", "params": params,
-            "param": name, "extra_info": _extra(item) | {"p50_ms": p50, "p50_rerun_interval_ms": [low, high]},
+            "param": name, "extra_info": _extra(item) | {"min_ms": latency, "min_interval_ms": [low, high]},
             "options": {"timer": "time.perf_counter", "disable_gc": False, "warmup": True,
                         "min_rounds": len(r.get("round_sizes") or [1])},
             "stats": pytest_stats(r["samples_ms"]),

@@ -68,20 +68,17 @@ PAIR_COLUMNS: list[Column] = [
     ("machine", "machine", plain), ("device", "device", plain), ("runtime", "runtime", plain),
     ("threads", "threads", plain), ("arch", "arch", plain), ("width", "width", plain),
     ("resolution", "res", plain), ("batch", "batch", plain), ("precision", "precision", plain),
-    ("macs_standard", "MACs std", millions), ("macs_separable", "MACs sep", millions),
+    ("min_ms_standard", "min std (ms)", ms), ("min_ms_separable", "min sep (ms)", ms),
     ("theoretical_speedup", "theoretical", speedup),
-    ("roofline_speedup", "roofline", speedup), ("roofline_error", "roofline err", signed_percent),
-    ("p50_ms_standard", "p50 std (ms)", ms), ("p50_ms_separable", "p50 sep (ms)", ms),
-    ("realized_speedup", "realized", speedup), ("realized_speedup_ci", "95% CI", interval),
-    ("efficiency", "realized/theor.", percent),
-    ("gmacs_per_s_standard", "GMAC/s std", number), ("gmacs_per_s_separable", "GMAC/s sep", number),
-    ("peak_share_standard", "peak std", percent), ("peak_share_separable", "peak sep", percent),
+    ("realized_speedup", "realized", speedup), ("realized_speedup_ci", "95% interval", interval),
+    ("share_kept", "kept", percent), ("bound", "bound", plain),
+    ("roofline_speedup", "roofline", speedup), ("runs", "runs", plain),
 ]
 UNPAIRED_COLUMNS: list[Column] = [
     ("machine", "machine", plain), ("device", "device", plain), ("runtime", "runtime", plain),
     ("threads", "threads", plain), ("arch", "arch", plain), ("variant", "variant", plain),
     ("width", "width", plain), ("resolution", "res", plain), ("batch", "batch", plain),
-    ("precision", "precision", plain), ("macs", "MACs", millions), ("p50_ms", "p50 (ms)", ms),
+    ("precision", "precision", plain), ("macs", "MACs", millions), ("min_ms", "min (ms)", ms),
     ("gmacs_per_s", "GMAC/s", number), ("peak_share", "peak", percent), ("missing", "missing", plain),
 ]
 PROFILE_COLUMNS: list[Column] = [
@@ -89,27 +86,26 @@ PROFILE_COLUMNS: list[Column] = [
     ("time_ms", "time (ms)", ms), ("time_share", "time share", percent), ("gmacs_per_s", "GMAC/s", number),
     ("predicted_time_share", "roofline share", percent),
 ]
-# csv: every row field, the CI split into two numeric columns.
+# csv: every row field, the interval split into two numeric columns.
 CSV_COLUMNS = ("machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "precision",
-               "macs_standard", "macs_separable", "theoretical_speedup", "roofline_speedup", "roofline_error",
-               "p50_ms_standard", "p50_ms_separable",
-               "realized_speedup", "realized_speedup_ci_lo", "realized_speedup_ci_hi", "efficiency",
+               "macs_standard", "macs_separable", "theoretical_speedup", "min_ms_standard", "min_ms_separable",
+               "realized_speedup", "realized_speedup_ci_lo", "realized_speedup_ci_hi", "share_kept", "bound",
+               "roofline_speedup", "roofline_error", "repetitions", "runs",
                "gmacs_per_s_standard", "gmacs_per_s_separable", "peak_gmacs_per_s", "peak_share_standard",
                "peak_share_separable", "n_standard", "n_separable", "source_standard", "source_separable")
 
+# The five concepts a reader needs (docs/measurement.md says the same, at more length).
 LEGEND = [
-    ("theoretical", "MACs of standard / MACs of separable: the speedup if time followed MACs."),
-    ("realized", "p50 latency of standard / p50 latency of separable, measured in the same settings."),
-    ("roofline", "predicted time standard / separable, each layer max(MACs / peak, bytes / bandwidth) + the cost "
-                 "of a layer, from the device's `mnbench peak` figures; roofline err = roofline / realized - 1. Blank "
-                 "where the run's peak has no bandwidth yet (run `mnbench peak`, then the benchmark) or the model "
-                 "files are not on this machine."),
-    ("95% CI", "rerun interval of the realized speedup: where a repeat of the same command is expected to put its "
-               "estimate, from the spread between the run's repetitions (schema v1 files, one repetition: a "
-               "bootstrap over the raw samples, which promises more than a re-run keeps)."),
-    ("realized/theor.", "how much of the MAC saving became time saved (100 % = all of it)."),
-    ("GMAC/s", "achieved rate: MACs per image x batch / p50 latency."),
-    ("peak", "achieved GMAC/s as a share of the device's measured peak (where `mnbench peak` ran)."),
+    ("min", "latency of one model: the fastest call of each repetition (a repetition: a fresh process and fresh "
+            "sessions, a fraction of a second of calls alternated with its twin), geometric mean over the repetitions "
+            "(and runs). A quiet-machine figure: interference only ever adds time."),
+    ("realized", "min standard / min separable: exactly the ratio of the two latency columns beside it."),
+    ("95% interval", "where the realized speedup of a re-run of the same command is expected to fall, from the "
+                     "spread between repetitions (and between runs, when a report pools several)."),
+    ("kept", "realized / theoretical speedup (theoretical = MACs standard / MACs separable): the share of the MAC "
+             "saving that became time saved; 100 % = all of it."),
+    ("bound", "what limits the separable net by the roofline model (`mnbench peak` figures): compute, memory, or "
+              "the fixed cost per layer (overhead); roofline = its predicted speedup."),
 ]
 
 

@@ -1,9 +1,10 @@
 """Pair each `standard` record with its `separable` twin and derive theoretical and realized speedups.
 
 Records from many result files (and machines) are grouped by machine, device and settings (runtime, precision,
-threads, batch); within a group, the two variants of one arch/width/resolution form a row. When a model was run
-more than once on the same machine/device/settings, the newest file's record wins and a note says so: runs from
-different days are never averaged silently.
+threads, batch); within a group, the two variants of one arch/width/resolution form a row. A pair run more than once
+on the same machine/device/settings is pooled: every run's repetitions count, and the spread between runs enters the
+interval (`repetitions.pooled`); a note names the runs. The realized speedup is min standard / min separable, each
+the geometric mean of the repetitions' fastest calls, so the speedup equals the ratio of the latencies beside it.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import numpy as np
+import math
 
 from mnbench import repetitions, results, stability
 from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
 from mnbench.paths import runs_dir
 from mnbench.report.roofline_pairs import roofline_fields, with_predicted_shares
-from mnbench.report import ablations, precision_pairs, run_history, shared_noise
+from mnbench.report import ablations, precision_pairs
 from mnbench.stats import ratio_of_medians_ci
 from mnbench.user_pairs import SLOTS, user_pair
 
@@ -30,18 +31,15 @@ CONFIDENCE = 0.95
 ROW_FIELDS = (
     "machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "precision",
     "macs_standard", "macs_separable", "theoretical_speedup", "roofline_speedup", "roofline_error",
-    "p50_ms_standard", "p50_ms_separable", "realized_speedup", "realized_speedup_ci", "efficiency",
-    "repetitions", "realized_speedup_mean_ci", "realized_speedup_rerun_halfwidth", "repetitions_disagree",
-    "between_repetition_sd", "within_repetition_sd", "prior_df", "runs", "realized_speedup_runs", "runs_spread",
-    "speed_sensitivity", "speed_sensitivity_ci", "realized_speedup_at_best_speed",
-    "realized_speedup_at_best_speed_ci", "best_reference_ms",
+    "min_ms_standard", "min_ms_separable", "realized_speedup", "realized_speedup_ci", "share_kept", "bound",
+    "repetitions", "runs", "realized_speedup_mean_ci", "realized_speedup_halfwidth",
     "gmacs_per_s_standard", "gmacs_per_s_separable",
     "peak_gmacs_per_s", "peak_share_standard", "peak_share_separable",
     "n_standard", "n_separable", "source_standard", "source_separable", "roofline",
 )
 UNPAIRED_FIELDS = (
     "machine", "device", "runtime", "threads", "arch", "variant", "width", "resolution", "batch", "precision",
-    "macs", "p50_ms", "gmacs_per_s", "peak_share", "missing", "source",
+    "macs", "min_ms", "gmacs_per_s", "peak_share", "missing", "source",
 )
 
 
@@ -98,7 +96,8 @@ class Report:
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # figures the machine's state or the repetitions undermine
     ablations: list[dict[str, Any]] = field(default_factory=list)  # `mnbench ablate` rows (report/ablations.py)
-    records: list[SourcedRecord] = field(default_factory=list)  # the records used (newest per model), for CI formats
+    # Each model's newest record, for the CI tracker formats (one run, one data point), int8 and provider tables.
+    records: list[SourcedRecord] = field(default_factory=list)
     int8: list[dict[str, Any]] = field(default_factory=list)  # int8 beside fp32 (report/precision_pairs.py)
 
     @property
@@ -164,47 +163,40 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
                 profiles[_profile_key(machine, profile)] = {**profile, "machine": machine, "source": source}
 
     notes: list[str] = []
-    per_run = _pairs_per_run(sourced)
-    chosen = _newest_per_model(sourced, notes)
-    priors = shared_noise.run_priors(chosen, realized_speedup)
+    runs = _runs_per_model(sourced, notes)
     rows, unpaired = [], []
-    for (group, model), by_variant in sorted(chosen.items(), key=lambda item: _sort_key(*item[0])):
+    newest = [items[-1] for by_variant in runs.values() for items in by_variant.values()]
+    for (group, model), by_variant in sorted(runs.items(), key=lambda item: _sort_key(*item[0])):
         peak = peaks.get(group[0], {}).get(group[1])
         separable, standard = by_variant.get("separable"), by_variant.get("standard")
         if separable and standard:
-            runs_of_pair = per_run.get((group, model), [])
-            speedups = [realized_speedup(v["standard"], v["separable"]).get("realized_speedup") for _, v in runs_of_pair]
-            row = pair_row(standard, separable, peak, priors.get((group, model))) | run_history.spread_fields(speedups)
-            row |= run_history.speed_fields([(src, v["standard"].record, v["separable"].record)
-                                             for src, v in runs_of_pair])
-            row |= roofline_fields(standard.record, separable.record, peak, machines.get(group[0], {}),
+            row = pair_row(standard, separable, peak)
+            row |= roofline_fields(standard[-1].record, separable[-1].record, peak, machines.get(group[0], {}),
                                    row["realized_speedup"], notes)
+            row["bound"] = (row.get("roofline") or {}).get("separable", {}).get("bound")
             rows.append({key: row.get(key) for key in ROW_FIELDS})
-            if user_pair(standard.record):
+            if user_pair(standard[-1].record):
                 notes.append(f"{_describe(group, model)}: the user's pair; standard columns are the baseline "
-                             f"{standard.record['arch']}, separable the candidate {separable.record['arch']}")
+                             f"{standard[-1].record['arch']}, separable the candidate {separable[-1].record['arch']}")
             if row["runs"] > 1:
-                notes.append(f"{_describe(group, model)}: realized speedup over the {row['runs']} runs of this "
-                             f"host: {', '.join(f'{x:.2f}' for x in row['realized_speedup_runs'])} "
-                             f"(spread {row['runs_spread']:.0%})")
-            if row["speed_sensitivity"] is not None:
-                notes.append(run_history.speed_note(_describe(group, model), row))
-            if separable.source != standard.source:
+                notes.append(f"{_describe(group, model)}: {row['runs']} runs pooled "
+                             f"({row['repetitions']} repetitions): {', '.join(sorted({i.source for i in standard}))}")
+            if {i.source for i in separable} != {i.source for i in standard}:
                 notes.append(f"{_describe(group, model)}: separable and standard come from different runs "
-                             f"({separable.source}, {standard.source})")
+                             f"({', '.join(sorted({i.source for i in separable}))}; "
+                             f"{', '.join(sorted({i.source for i in standard}))}): compared as independent")
         else:
             for present in by_variant.values():
                 unpaired.append(unpaired_row(present, peak))
-    used = [item for by_variant in chosen.values() for item in by_variant.values()]
-    run_warnings += precision_pairs.int8_warnings(used)
-    return Report(rows=rows, unpaired=unpaired, int8=precision_pairs.int8_rows(used, p50_ms=p50_ms,
-                                                                             realized_speedup=realized_speedup),
+    run_warnings += precision_pairs.int8_warnings(newest)
+    return Report(rows=rows, unpaired=unpaired, int8=precision_pairs.int8_rows(
+                      newest, min_ms=min_ms, realized_speedup=lambda s, p: realized_speedup([s], [p])),
                   profiles=with_predicted_shares(sorted(profiles.values(), key=lambda p: _profile_sort_key(p)), rows),
                   machines=dict(sorted(machines.items())), peaks=dict(sorted(peaks.items())), notes=notes,
-                  records=[item for by_variant in chosen.values() for item in by_variant.values()],
+                  records=newest,
                   ablations=ablations.report_rows((labels[machine_identity(d['machine'])], s, d) for s, d in docs),
                   sources=[source for source, _ in docs],
-                  warnings=stability.with_advice(run_warnings + stability.pair_warnings(rows), rows))
+                  warnings=run_warnings + stability.pair_warnings(rows))
 
 
 def machine_identity(machine: Mapping[str, Any]) -> tuple[str, str]:
@@ -219,17 +211,18 @@ def machine_labels(machines: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str
     return {(host, cpu): host if hostnames.count(host) == 1 else f"{host} ({cpu})" for host, cpu in identities}
 
 
-def pair_row(standard: SourcedRecord, separable: SourcedRecord, peak: Mapping[str, Any] | None,
-             prior: shared_noise.Prior | None = None) -> dict[str, Any]:
-    std, sep = standard.record, separable.record
+def pair_row(standard: list[SourcedRecord], separable: list[SourcedRecord],
+             peak: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A pair's row from its runs (oldest first; every run's records pooled)."""
+    std, sep = standard[-1].record, separable[-1].record
     theoretical = std["macs"] / sep["macs"] if sep["macs"] else None
-    speedup = realized_speedup(standard, separable, prior)
-    p50_std, p50_sep = p50_ms(std), p50_ms(sep)
+    speedup = realized_speedup(standard, separable)
+    min_std, min_sep = speedup.pop("min_ms_standard"), speedup.pop("min_ms_separable")
     realized = speedup.get("realized_speedup")
-    gmacs_std, gmacs_sep = achieved_gmacs_per_s(std), achieved_gmacs_per_s(sep)
+    gmacs_std, gmacs_sep = achieved_gmacs_per_s(std, min_std), achieved_gmacs_per_s(sep, min_sep)
     peak_gmacs = float(peak["gmacs_per_s"]) if peak else None
-    row = {
-        "machine": standard.machine,
+    return {
+        "machine": standard[-1].machine,
         **{key: std[key] for key in ("device", "runtime", "threads", "arch")},
         "width": float(std["width"]),
         **{key: std[key] for key in ("resolution", "batch", "precision")},
@@ -237,68 +230,59 @@ def pair_row(standard: SourcedRecord, separable: SourcedRecord, peak: Mapping[st
         "macs_standard": std["macs"],
         "macs_separable": sep["macs"],
         "theoretical_speedup": theoretical,
-        "p50_ms_standard": p50_std,
-        "p50_ms_separable": p50_sep,
+        "min_ms_standard": min_std,
+        "min_ms_separable": min_sep,
         **speedup,
         # How much of the MAC saving turned into time saved: 1.0 means latency fell as much as the MACs did.
-        "efficiency": realized / theoretical if realized is not None and theoretical else None,
+        "share_kept": realized / theoretical if realized is not None and theoretical else None,
         "gmacs_per_s_standard": gmacs_std,
         "gmacs_per_s_separable": gmacs_sep,
         "peak_gmacs_per_s": peak_gmacs,
         "peak_share_standard": _share(gmacs_std, peak_gmacs),
         "peak_share_separable": _share(gmacs_sep, peak_gmacs),
-        "n_standard": std["n"],
-        "n_separable": sep["n"],
-        "source_standard": standard.source,
-        "source_separable": separable.source,
+        "n_standard": sum(item.record["n"] for item in standard),
+        "n_separable": sum(item.record["n"] for item in separable),
+        "source_standard": standard[-1].source,
+        "source_separable": separable[-1].source,
     }
-    return row
 
 
-def p50_ms(record: Mapping[str, Any]) -> float:
-    """The record's p50: from its repetitions' medians (schema v2), else the median of its samples."""
-    estimate = record.get("p50_estimate")
-    point = estimate.get("point") if isinstance(estimate, Mapping) else None
-    return float(point) if isinstance(point, (int, float)) else float(record["latency_ms"]["p50"])
+def min_ms(record: Mapping[str, Any]) -> float:
+    """The record's latency (ms): the geometric mean of its repetitions' fastest calls (`repetitions.latency`)."""
+    return repetitions.latency([record]).point
 
 
-def realized_speedup(standard: SourcedRecord, separable: SourcedRecord,
-                     prior: shared_noise.Prior | None = None) -> dict[str, Any]:
-    """p50(standard) / p50(separable) with its intervals.
+def realized_speedup(standard: list[SourcedRecord], separable: list[SourcedRecord]) -> dict[str, Any]:
+    """min(standard) / min(separable) over the pair's runs, with its 95 % interval, and the two latencies it divides.
 
-    Measured together (one run, the same repetitions): paired by repetition, so each repetition's machine state
-    cancels in its ratio (`repetitions.ratio_estimate`), and its variance moderated by `prior`, the other pairs
-    of its run (`shared_noise`). From different runs, the two latencies' estimates are
-    combined as independent. A schema v1 pair (one repetition) keeps the sample bootstrap it was written with,
-    and `build_report` warns that it promises more than a re-run keeps.
+    Runs that measured both together pool per repetition (`repetitions.speedup`: each repetition's ratio of
+    fastest calls, the runs' spread as a variance of its own); the latencies pool with the same weights, so their ratio is the
+    speedup. Records that never ran together are combined as independent estimates. A lone schema v1 pair (one
+    repetition) keeps the sample bootstrap it was written with, and `build_report` warns that it promises more
+    than a re-run keeps.
     """
-    std, sep = standard.record, separable.record
-    std_reps, sep_reps = repetitions.record_rounds(std), repetitions.record_rounds(sep)
-    if not std["samples_ms"] or not sep["samples_ms"]:
-        return {"realized_speedup": None, "realized_speedup_ci": None}
-    if standard.source == separable.source and len(std_reps) == len(sep_reps):
-        estimate = repetitions.ratio_estimate(std_reps, sep_reps)
-        if prior is not None:
-            estimate = repetitions.moderated(estimate, *prior)
+    together = [(s.record, p.record) for s in standard for p in separable if s.source == p.source]
+    if together and all(len(repetitions.repetition_values(s)) == len(repetitions.repetition_values(p))
+                        for s, p in together):
+        estimate = repetitions.speedup(together)
+        min_std = repetitions.latency([s for s, _ in together]).point
+        min_sep = repetitions.latency([p for _, p in together]).point
     else:
-        def latency(reps: list[list]) -> repetitions.RepeatedEstimate:
-            return repetitions.estimate([repetitions.log_median_and_se(np.concatenate(r))[0] for r in reps])
-
-        estimate = repetitions.quotient(latency(std_reps), latency(sep_reps))
-    out = {"realized_speedup": estimate.point, "repetitions": estimate.repetitions,
-           "realized_speedup_ci": _finite(estimate.rerun), "realized_speedup_mean_ci": _finite(estimate.ci),
-           "realized_speedup_rerun_halfwidth": estimate.rerun_rel_halfwidth,
-           "repetitions_disagree": estimate.repetitions_disagree,
-           "between_repetition_sd": estimate.between_sd, "within_repetition_sd": estimate.within_sd,
-           "prior_df": estimate.prior_df}
-    if estimate.repetitions == 1:  # schema v1: the figure and the interval it was always reported with
-        out["realized_speedup"] = p50_ms(std) / p50_ms(sep) if p50_ms(sep) > 0 else None
+        std_estimate = repetitions.latency([s.record for s in standard])
+        sep_estimate = repetitions.latency([p.record for p in separable])
+        estimate = repetitions.quotient(std_estimate, sep_estimate)
+        min_std, min_sep = std_estimate.point, sep_estimate.point
+    out = {"min_ms_standard": min_std, "min_ms_separable": min_sep, "realized_speedup": estimate.point,
+           "realized_speedup_ci": _finite(estimate.interval), "realized_speedup_mean_ci": _finite(estimate.mean_ci),
+           "realized_speedup_halfwidth": estimate.rel_halfwidth if math.isfinite(estimate.rel_halfwidth) else None,
+           "repetitions": estimate.repetitions, "runs": estimate.runs}
+    if estimate.repetitions == 1 and len(together) == 1:  # schema v1: the interval it was always reported with
+        std, sep = together[0]
         try:
             _, lo, hi = ratio_of_medians_ci(std["samples_ms"], sep["samples_ms"], CONFIDENCE)
             out["realized_speedup_ci"] = [lo, hi]
         except ValueError:  # a zero median: the ratio has no interval
             out["realized_speedup_ci"] = None
-        out["realized_speedup_rerun_halfwidth"] = None
     return out
 
 
@@ -306,56 +290,47 @@ def _finite(pair: tuple[float, float]) -> list[float] | None:
     return list(pair) if all(0 < x < float("inf") for x in pair) else None
 
 
-def _pairs_per_run(sourced: list[SourcedRecord]) -> dict[tuple, list[tuple[str, dict[str, SourcedRecord]]]]:
-    """(group, model) -> [(source, {variant: record})] for every file that holds both variants, oldest first."""
-    by_file: dict[tuple, dict[str, dict[str, SourcedRecord]]] = {}
+def _runs_per_model(sourced: list[SourcedRecord], notes: list[str]) -> dict[tuple, dict[str, list[SourcedRecord]]]:
+    """(group, model) -> variant -> its records, oldest run first; where a pair's variants both ran in some runs,
+    only those runs (a note names the runs left out)."""
+    runs: dict[tuple, dict[str, list[SourcedRecord]]] = {}
     for item in sorted(sourced, key=lambda item: item.recency):
-        by_file.setdefault((item.group_key, item.model_key), {}).setdefault(item.source, {})[item.variant] = item
-    return {key: [(src, v) for src, v in files.items() if "standard" in v and "separable" in v]
-            for key, files in by_file.items()}
+        runs.setdefault((item.group_key, item.model_key), {}).setdefault(item.variant, []).append(item)
+    for key, by_variant in runs.items():
+        if "standard" in by_variant and "separable" in by_variant:
+            both = {i.source for i in by_variant["standard"]} & {i.source for i in by_variant["separable"]}
+            if both:
+                left_out = sorted({i.source for items in by_variant.values() for i in items} - both)
+                if left_out:
+                    notes.append(f"{_describe(*key)}: runs without the pair's other variant not used: "
+                                 f"{', '.join(left_out)}")
+                for variant in ("standard", "separable"):
+                    by_variant[variant] = [i for i in by_variant[variant] if i.source in both]
+    return runs
 
 
-def unpaired_row(sourced: SourcedRecord, peak: Mapping[str, Any] | None) -> dict[str, Any]:
-    r = sourced.record
-    gmacs = achieved_gmacs_per_s(r)
-    row = {
-        "machine": sourced.machine,
+def unpaired_row(items: list[SourcedRecord], peak: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A model without its twin: its latency pooled over its runs."""
+    r = items[-1].record
+    latency = repetitions.latency([item.record for item in items]).point
+    gmacs = achieved_gmacs_per_s(r, latency)
+    return {
+        "machine": items[-1].machine,
         **{key: r[key] for key in ("device", "runtime", "threads", "arch", "variant")},
         "width": float(r["width"]),
         **{key: r[key] for key in ("resolution", "batch", "precision", "macs")},
-        "p50_ms": p50_ms(r),
+        "min_ms": latency,
         "gmacs_per_s": gmacs,
         "peak_share": _share(gmacs, float(peak["gmacs_per_s"]) if peak else None),
         "missing": "standard" if r["variant"] == "separable" else "separable",
-        "source": sourced.source,
+        "source": items[-1].source,
     }
-    return row
 
 
-def achieved_gmacs_per_s(record: Mapping[str, Any]) -> float | None:
-    """MACs per image times batch over the median latency; `macs` counts one image."""
-    p50 = p50_ms(record)
-    return record["macs"] * record["batch"] / (p50 * 1e-3) / 1e9 if p50 > 0 else None
-
-
-def _newest_per_model(sourced: list[SourcedRecord], notes: list[str]) -> dict[tuple, dict[str, SourcedRecord]]:
-    """(group, model) -> variant -> the newest record; a note for each model that was run more than once."""
-    candidates: dict[tuple, dict[str, list[SourcedRecord]]] = {}
-    for item in sourced:
-        candidates.setdefault((item.group_key, item.model_key), {}).setdefault(item.variant, []).append(item)
-    chosen: dict[tuple, dict[str, SourcedRecord]] = {}
-    for key, by_variant in candidates.items():
-        # Stable sort: within one file, a later record of the same model wins too.
-        ordered = {variant: sorted(items, key=lambda item: item.recency)
-                   for variant, items in sorted(by_variant.items())}
-        chosen[key] = {variant: items[-1] for variant, items in ordered.items()}
-        older = sorted({item.source for items in ordered.values() for item in items[:-1]})
-        if older:
-            used = sorted({item.source for item in chosen[key].values()})
-            runs = max(len(items) for items in ordered.values())
-            notes.append(f"{_describe(*key)}: {runs} runs; using the newest ({', '.join(used)}); "
-                         f"not used: {', '.join(older)}")
-    return chosen
+def achieved_gmacs_per_s(record: Mapping[str, Any], latency: float | None = None) -> float | None:
+    """MACs per image times batch over the latency latency (the record's own unless given); `macs` counts one image."""
+    latency = min_ms(record) if latency is None else latency
+    return record["macs"] * record["batch"] / (latency * 1e-3) / 1e9 if latency > 0 else None
 
 
 def _describe(group: tuple, model: tuple) -> str:

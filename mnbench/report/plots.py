@@ -46,7 +46,7 @@ def speedup_figure(report: Report) -> Figure | None:
     ax.plot([low, high], [low, high], color="grey", linestyle=":", label="y = x (time follows MACs)")
     ax.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high),
            xlabel="theoretical speedup (MACs standard / separable)",
-           ylabel="realized speedup (p50 standard / separable)",
+           ylabel="realized speedup (min standard / separable)",
            title="Realized against theoretical speedup")
     _plain_log_ticks(ax)
     _legend_below(fig)
@@ -64,7 +64,7 @@ def speedup_figure(report: Report) -> Figure | None:
 
 
 def latency_figure(report: Report) -> Figure | None:
-    """p50 latency against MACs per inference, one line per machine/device/settings and variant."""
+    """latency (min) against MACs per inference, one line per machine/device/settings and variant."""
     records = [_pair_side(row, variant) for row in report.rows for variant in ("separable", "standard")]
     records += [dict(row) for row in report.unpaired]
     if not records:
@@ -75,10 +75,10 @@ def latency_figure(report: Report) -> Figure | None:
     for i, (device, device_records) in enumerate(devices.items()):
         for variant, points in _group(device_records, lambda r: r["variant"]).items():
             points = sorted(points, key=lambda r: r["macs"] * r["batch"])
-            ax.plot([p["macs"] * p["batch"] / 1e6 for p in points], [p["p50_ms"] for p in points],
+            ax.plot([p["macs"] * p["batch"] / 1e6 for p in points], [p["min_ms"] for p in points],
                     color=_COLORS[i % len(_COLORS)], label=f"{device} · {variant}",
                     **_VARIANT_STYLE.get(variant, dict(marker="x", linestyle=":")))
-    ax.set(xscale="log", yscale="log", xlabel="MACs per inference (millions, x batch)", ylabel="p50 latency (ms)",
+    ax.set(xscale="log", yscale="log", xlabel="MACs per inference (millions, x batch)", ylabel="latency (min) (ms)",
            title="Latency against MACs")
     _plain_log_ticks(ax)
     _legend_below(fig)
@@ -119,7 +119,7 @@ def profile_figure(report: Report) -> Figure | None:
 PLOTS: dict[str, tuple[str, Callable[[Report], Figure | None]]] = {
     "speedup": ("Realized against theoretical speedup (log axes; points below the line lost part of the saving)",
                 speedup_figure),
-    "latency": ("p50 latency against MACs per inference (log axes)", latency_figure),
+    "latency": ("latency (min) against MACs per inference (log axes)", latency_figure),
     "profile": ("Time share against MAC share per operator category (from the runtime profiler)", profile_figure),
     "ablations": ("mnbench ablate: latency change against MAC change per design choice and device (95 % intervals)",
                   ablation_figure),
@@ -197,4 +197,4 @@ def _group(items: list[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], st
 
 
 def _pair_side(row: Mapping[str, Any], variant: str) -> dict[str, Any]:
-    return {**row, "variant": variant, "macs": row[f"macs_{variant}"], "p50_ms": row[f"p50_ms_{variant}"]}
+    return {**row, "variant": variant, "macs": row[f"macs_{variant}"], "min_ms": row[f"min_ms_{variant}"]}

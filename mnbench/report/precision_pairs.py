@@ -18,17 +18,17 @@ INT8 = "int8"
 INT8_COLUMNS: list[Column] = [
     ("machine", "machine", plain), ("device", "device", plain), ("model", "model", plain),
     ("variant", "variant", plain), ("precision_ran", "ran as", plain),
-    ("p50_ms_fp32", "fp32 p50 ms", ms), ("p50_ms_int8", "int8 p50 ms", ms),
+    ("min_ms_fp32", "fp32 min ms", ms), ("min_ms_int8", "int8 min ms", ms),
     ("int8_speedup", "int8 ×", speedup), ("int8_mac_share", "MACs in int8", percent),
     ("realized_speedup_fp32", "sep/std × fp32", speedup), ("realized_speedup_int8", "sep/std × int8", speedup),
     ("sqnr_db", "SQNR dB", number), ("top1_agreement", "top-1 agree", percent),
 ]
 INT8_LEGEND = [
-    ("int8 ×", "fp32 p50 / int8 p50 of the same model on the same device (two runs' medians; no interval)"),
+    ("int8 ×", "fp32 min / int8 min of the same model on the same device (two runs; no interval)"),
     ("ran as", "what most of the MACs ran in (int8 only when more than half ran in int8 kernels)"),
     ("MACs in int8", "share of the model's MACs the runtime reports in int8 kernels (OpenVINO execution graph; "
                      "ONNX Runtime optimized graph)"),
-    ("sep/std ×", "realized separable-over-standard speedup at that precision (standard p50 / separable p50)"),
+    ("sep/std ×", "realized separable-over-standard speedup at that precision (standard min / separable min)"),
     ("SQNR dB / top-1 agree", "int8 logits against fp32 on 16 seeded held-out inputs, on the same device"),
 ]
 
@@ -37,8 +37,8 @@ def asked_precision(record: dict[str, Any]) -> str:
     return record.get("requested_precision") or record["precision"]
 
 
-def int8_rows(records: Iterable[Any], *, p50_ms, realized_speedup) -> list[dict[str, Any]]:
-    """Rows for `records` (report.pairs.SourcedRecord, newest per model); `p50_ms(record)` and
+def int8_rows(records: Iterable[Any], *, min_ms, realized_speedup) -> list[dict[str, Any]]:
+    """Rows for `records` (report.pairs.SourcedRecord, newest per model); `min_ms(record)` and
     `realized_speedup(standard, separable)` are the report's own, so the figures agree with its pair table."""
     sides: dict[tuple, dict[str, Any]] = {}
     for item in records:
@@ -56,7 +56,7 @@ def int8_rows(records: Iterable[Any], *, p50_ms, realized_speedup) -> list[dict[
             fp32, int8 = found.get(("fp32", variant)), found.get((INT8, variant))
             if fp32 is None or int8 is None:
                 continue
-            rows.append(_row(key, variant, fp32, int8, realized, p50_ms))
+            rows.append(_row(key, variant, fp32, int8, realized, min_ms))
     return rows
 
 
@@ -67,15 +67,15 @@ def _realized(found: dict, precision: str, realized_speedup) -> float | None:
     return realized_speedup(standard, separable).get("realized_speedup")
 
 
-def _row(key: tuple, variant: str, fp32: Any, int8: Any, realized: dict, p50_ms) -> dict[str, Any]:
+def _row(key: tuple, variant: str, fp32: Any, int8: Any, realized: dict, min_ms) -> dict[str, Any]:
     machine, device, runtime, threads, batch, arch, width, resolution = key
     quantization = int8.record.get("quantization") or {}
-    p50_fp32, p50_int8 = p50_ms(fp32.record), p50_ms(int8.record)
+    min_fp32, min_int8 = min_ms(fp32.record), min_ms(int8.record)
     return {"machine": machine, "device": device, "runtime": runtime, "threads": threads, "batch": batch,
             "arch": arch, "width": width, "resolution": resolution, "model": f"{arch} w{width:g} r{resolution}",
             "variant": variant, "precision_ran": int8.record["precision"],
-            "p50_ms_fp32": p50_fp32, "p50_ms_int8": p50_int8,
-            "int8_speedup": p50_fp32 / p50_int8 if p50_fp32 and p50_int8 else None,
+            "min_ms_fp32": min_fp32, "min_ms_int8": min_int8,
+            "int8_speedup": min_fp32 / min_int8 if min_fp32 and min_int8 else None,
             "int8_mac_share": quantization.get("int8_mac_share"),
             "not_int8_mac_share_by_category": quantization.get("not_int8_mac_share_by_category"),
             "realized_speedup_fp32": realized["fp32"], "realized_speedup_int8": realized[INT8],

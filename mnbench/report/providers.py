@@ -1,5 +1,5 @@
 """ONNX Runtime's OpenVINO provider beside native OpenVINO and ONNX Runtime's CPU provider, for the same model on the
-same machine: what the provider itself costs (`openvino-ep` p50 / `openvino` p50; above 1 is its overhead).
+same machine: what the provider itself costs (`openvino-ep` min / `openvino` min; above 1 is its overhead).
 
 The devices are measured in the same run's repetitions but not in the same rounds, so these are ratios of medians
 with no interval; records from different runs are compared as they are (the machine may have drifted between them).
@@ -14,20 +14,20 @@ from mnbench.report.columns import Column, ms, plain, speedup
 DEVICES = ("cpu", "openvino", "openvino-ep")
 PROVIDER_COLUMNS: list[Column] = [
     ("machine", "machine", plain), ("model", "model", plain), ("precision", "precision", plain),
-    ("threads", "threads", plain), ("p50_ms_cpu", "cpu p50 ms", ms), ("p50_ms_openvino", "openvino p50 ms", ms),
-    ("p50_ms_openvino_ep", "openvino-ep p50 ms", ms), ("ep_over_native", "ep / native", speedup),
+    ("threads", "threads", plain), ("min_ms_cpu", "cpu min ms", ms), ("min_ms_openvino", "openvino min ms", ms),
+    ("min_ms_openvino_ep", "openvino-ep min ms", ms), ("ep_over_native", "ep / native", speedup),
     ("cpu_over_ep", "cpu / ep", speedup),
 ]
 PROVIDER_LEGEND = [
-    ("ep / native", "openvino-ep p50 / openvino p50: above 1, what ONNX Runtime's OpenVINO provider adds to "
+    ("ep / native", "openvino-ep min / openvino min: above 1, what ONNX Runtime's OpenVINO provider adds to "
                     "OpenVINO run natively (ratio of medians, no interval)"),
-    ("cpu / ep", "cpu p50 / openvino-ep p50: above 1, the OpenVINO provider is faster than ONNX Runtime's CPU one"),
+    ("cpu / ep", "cpu min / openvino-ep min: above 1, the OpenVINO provider is faster than ONNX Runtime's CPU one"),
 ]
 
 
-def provider_rows(records: Iterable[Any], *, p50_ms: Callable[[Any], float]) -> list[dict[str, Any]]:
+def provider_rows(records: Iterable[Any], *, min_ms: Callable[[Any], float]) -> list[dict[str, Any]]:
     """One row per model that ran on `openvino-ep` and on `openvino` or `cpu` (report.pairs.SourcedRecord, newest
-    per model; `p50_ms` the report's own, so the figures agree with its pair table)."""
+    per model; `min_ms` the report's own, so the figures agree with its pair table)."""
     found: dict[tuple, dict[str, float]] = {}
     for item in records:
         r = item.record
@@ -35,16 +35,16 @@ def provider_rows(records: Iterable[Any], *, p50_ms: Callable[[Any], float]) -> 
             continue
         key = (item.machine, str(r["arch"]), str(r["variant"]), float(r["width"]), r["resolution"], r["batch"],
                r["precision"], r["threads"])
-        found.setdefault(key, {})[r["device"]] = p50_ms(r)
+        found.setdefault(key, {})[r["device"]] = min_ms(r)
     rows = []
-    for key, p50 in sorted(found.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
-        ep = p50.get("openvino-ep")
-        if ep is None or not ({"cpu", "openvino"} & set(p50)):
+    for key, latency in sorted(found.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        ep = latency.get("openvino-ep")
+        if ep is None or not ({"cpu", "openvino"} & set(latency)):
             continue
         machine, arch, variant, width, resolution, batch, precision, threads = key
-        native, cpu = p50.get("openvino"), p50.get("cpu")
+        native, cpu = latency.get("openvino"), latency.get("cpu")
         rows.append({"machine": machine, "model": f"{arch} {variant} w{width:g} r{resolution} b{batch}",
-                     "precision": precision, "threads": threads, "p50_ms_cpu": cpu, "p50_ms_openvino": native,
-                     "p50_ms_openvino_ep": ep, "ep_over_native": ep / native if native else None,
+                     "precision": precision, "threads": threads, "min_ms_cpu": cpu, "min_ms_openvino": native,
+                     "min_ms_openvino_ep": ep, "ep_over_native": ep / native if native else None,
                      "cpu_over_ep": cpu / ep if cpu and ep else None})
     return rows

@@ -14,7 +14,7 @@ from rich.text import Text
 from mnbench.report.columns import (CSV_COLUMNS, LEGEND, PAIR_COLUMNS, PROFILE_COLUMNS, UNPAIRED_COLUMNS, Column, cell,
                                     plain, profile_categories, profile_title)
 from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, display_rows
-from mnbench.report.pairs import Report, p50_ms
+from mnbench.report.pairs import Report, min_ms
 from mnbench.report.providers import PROVIDER_COLUMNS, PROVIDER_LEGEND, provider_rows
 from mnbench.report.precision_pairs import INT8_COLUMNS, INT8_LEGEND
 
@@ -22,7 +22,7 @@ from mnbench.report.precision_pairs import INT8_COLUMNS, INT8_LEGEND
 TEXT_WIDTH = 240
 
 def to_json(report: Report) -> str:
-    providers = provider_rows(report.records, p50_ms=p50_ms)
+    providers = provider_rows(report.records, min_ms=min_ms)
     return json.dumps(report.as_json() | ({"openvino_ep": providers} if providers else {}), indent=2) + "\n"
 
 
@@ -49,7 +49,7 @@ def to_markdown(report: Report) -> str:
     if report.int8:
         parts += ["", "## int8 against fp32", "", *_markdown_table(INT8_COLUMNS, report.int8), "",
                   *[f"- **{term}**: {text}" for term, text in INT8_LEGEND]]
-    if providers := provider_rows(report.records, p50_ms=p50_ms):
+    if providers := provider_rows(report.records, min_ms=min_ms):
         parts += ["", "## openvino-ep beside openvino and cpu", "", *_markdown_table(PROVIDER_COLUMNS, providers), "",
                   *[f"- **{term}**: {text}" for term, text in PROVIDER_LEGEND]]
     for profile in report.profiles:
@@ -78,7 +78,7 @@ def rich_tables(report: Report) -> list[RenderableType]:
     if report.int8:
         out += [_rich_table("int8 against fp32", INT8_COLUMNS, report.int8),
                 Text("\n".join(f"{term}: {text}" for term, text in INT8_LEGEND) + "\n", style="dim")]
-    if providers := provider_rows(report.records, p50_ms=p50_ms):
+    if providers := provider_rows(report.records, min_ms=min_ms):
         out += [_rich_table("openvino-ep beside openvino and cpu (the provider's own cost)", PROVIDER_COLUMNS, providers),
                 Text("\n".join(f"{term}: {text}" for term, text in PROVIDER_LEGEND) + "\n", style="dim")]
     for profile in report.profiles:
