@@ -295,6 +295,6 @@ def with_latencies_scaled(doc: dict[str, Any], factor: float) -> dict[str, Any]:
 def schema_note(doc: Mapping[str, Any], where: str) -> str | None:
     """What a reader should know about an older file's figures, or None for a current one."""
     if doc.get("schema_version") == 1:
-        return (f"{where} is a schema v1 result (one repetition): its intervals come from one session's samples "
-                "and promise more than a re-run keeps; re-run it for repetition-level intervals")
+        return (f"{where} is a schema v1 result (one repetition): its figures have no interval alone; re-run it, or "
+                "report it with other runs of the same pairs")
     return None

@@ -73,7 +73,7 @@ def test_the_sentence_follows_the_file_not_a_template():
     (row_after,) = [r for r in after.rows if (r["device"], r["arch"]) == ("cpu", "v1")]
     assert row_after["realized_speedup"] == pytest.approx(2 * row_before["realized_speedup"], rel=1e-6)
     text = _paragraph_for(_answer_paragraphs(to_html(after)), row_after)
-    assert f"V1 keeps {round(100 * row_after['efficiency'])} %" in text
+    assert f"V1 keeps {round(100 * row_after['share_kept'])} %" in text
     assert f"realized {row_after['realized_speedup']:.2f}×" in text
 
 

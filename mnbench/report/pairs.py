@@ -23,10 +23,8 @@ from mnbench.errors import MnbenchError
 from mnbench.paths import runs_dir
 from mnbench.report.roofline_pairs import roofline_fields, with_predicted_shares
 from mnbench.report import ablations, precision_pairs
-from mnbench.stats import ratio_of_medians_ci
 from mnbench.user_pairs import SLOTS, user_pair
 
-CONFIDENCE = 0.95
 # Every row carries these keys, in this order (json keeps them, csv and markdown show them as columns).
 ROW_FIELDS = (
     "machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "precision",
@@ -255,11 +253,10 @@ def min_ms(record: Mapping[str, Any]) -> float:
 def realized_speedup(standard: list[SourcedRecord], separable: list[SourcedRecord]) -> dict[str, Any]:
     """min(standard) / min(separable) over the pair's runs, with its 95 % interval, and the two latencies it divides.
 
-    Runs that measured both together pool per repetition (`repetitions.speedup`: each repetition's ratio of
-    fastest calls, the runs' spread as a variance of its own); the latencies pool with the same weights, so their ratio is the
-    speedup. Records that never ran together are combined as independent estimates. A lone schema v1 pair (one
-    repetition) keeps the sample bootstrap it was written with, and `build_report` warns that it promises more
-    than a re-run keeps.
+    Runs that measured both together pool per repetition (`repetitions.speedup`: each repetition's ratio of fastest
+    calls, the runs' spread as a variance of its own); the latencies pool with the same weights, so their ratio is
+    the speedup. Records that never ran together are combined as independent estimates. A lone schema v1 pair is
+    one repetition: a speedup without an interval (`build_report` notes the file's schema).
     """
     together = [(s.record, p.record) for s in standard for p in separable if s.source == p.source]
     if together and all(len(repetitions.repetition_values(s)) == len(repetitions.repetition_values(p))
@@ -272,18 +269,10 @@ def realized_speedup(standard: list[SourcedRecord], separable: list[SourcedRecor
         sep_estimate = repetitions.latency([p.record for p in separable])
         estimate = repetitions.quotient(std_estimate, sep_estimate)
         min_std, min_sep = std_estimate.point, sep_estimate.point
-    out = {"min_ms_standard": min_std, "min_ms_separable": min_sep, "realized_speedup": estimate.point,
+    return {"min_ms_standard": min_std, "min_ms_separable": min_sep, "realized_speedup": estimate.point,
            "realized_speedup_ci": _finite(estimate.interval), "realized_speedup_mean_ci": _finite(estimate.mean_ci),
            "realized_speedup_halfwidth": estimate.rel_halfwidth if math.isfinite(estimate.rel_halfwidth) else None,
            "repetitions": estimate.repetitions, "runs": estimate.runs}
-    if estimate.repetitions == 1 and len(together) == 1:  # schema v1: the interval it was always reported with
-        std, sep = together[0]
-        try:
-            _, lo, hi = ratio_of_medians_ci(std["samples_ms"], sep["samples_ms"], CONFIDENCE)
-            out["realized_speedup_ci"] = [lo, hi]
-        except ValueError:  # a zero median: the ratio has no interval
-            out["realized_speedup_ci"] = None
-    return out
 
 
 def _finite(pair: tuple[float, float]) -> list[float] | None:
