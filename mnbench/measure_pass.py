@@ -103,8 +103,15 @@ def run_pass(job: PassJob, *, on_group: Callable[[str], None] = lambda label: No
 
 
 def _worker(job: PassJob, messages) -> None:
+    parent = os.getppid()
+
+    def on_group(label: str) -> None:
+        if os.getppid() != parent:  # the run was killed: measuring on would only disturb what runs next
+            raise SystemExit(1)
+        messages.put(("group", label))
+
     try:
-        measure_pass(job, on_group=lambda label: messages.put(("group", label)),
+        measure_pass(job, on_group=on_group,
                      on_measured=lambda group: messages.put(("measured", group)))
         messages.put(("done", None))
     except KeyboardInterrupt:

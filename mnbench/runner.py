@@ -39,8 +39,8 @@ class MeasureSettings:
     measuring (all its repetitions) is spent, or at `max_repetitions`.
     """
 
-    repetitions: int = 6
-    repetition_s: float = 0.6
+    repetitions: int = 5
+    repetition_s: float = 1.0
     max_time_s: float = 6.0
     target_halfwidth: float = 0.03
     max_repetitions: int = 40
@@ -181,19 +181,24 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
         for repetition in itertools.count():
             if not pending:
                 break
-            before = machine_state.snapshot()
-            job = _pass_job(plan, exported, pending, repetition, models_dir)
-
-            def measured_one(group: GroupMeasured, repetition: int = repetition) -> None:
+            before, this_pass = machine_state.snapshot(), []
+            run_pass(_pass_job(plan, exported, pending, len(states), models_dir),
+                     on_group=lambda label: progress.start(f"{label} (pass {repetition + 1})"),
+                     on_measured=this_pass.append)
+            state = machine_state.between(before, machine_state.snapshot())
+            state["discarded"] = (stability.disturbed(state)
+                                  and sum(s.get("discarded", False) for s in states) < stability.MAX_DISCARDED)
+            states.append(state)
+            if state["discarded"]:  # measured again: another process took the CPU the models needed
+                on_status(f"pass {len(states)} discarded: other processes used {state['others_fraction']:.0%} "
+                          "of the CPU; measuring it again")
+                continue
+            for group in this_pass:
                 device = next(d for d, _ in pending if d.name == group.device)
                 entries = _keep(measured, group, device, exported[group.index])
-                if plan.measure.is_done(repetition + 1, group_halfwidth(entries)):
+                if plan.measure.is_done(len(entries[0].model), group_halfwidth(entries)):
                     pending.remove((device, group.index))
-                    progress.finish_group(repetition + 1)
-
-            run_pass(job, on_group=lambda label: progress.start(f"{label} (repetition {repetition + 1})"),
-                     on_measured=measured_one)
-            states.append(machine_state.between(before, machine_state.snapshot()))
+                    progress.finish_group(len(entries[0].model))
     except KeyboardInterrupt:
         doc["records"] = [r.to_json() for r in _records(measured)]
         doc["machine_state"] = stability.summarize_states(states)

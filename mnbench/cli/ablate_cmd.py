@@ -22,7 +22,7 @@ def ablate(
     resolution: ResolutionOpt = "224",
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16, bf16 or int8 (what ran is recorded).")] = "fp32",
     threads: Annotated[str, typer.Option("--threads", "-t", help="Threads per model: a number, or 'all' for the physical cores available (default 1, as `mnbench run`).")] = "1",
-    repetitions: Annotated[int, typer.Option("--repetitions", help="Repetitions of each group at least (fresh sessions each, spread over the run); intervals come from their spread.")] = 6,
+    repetitions: Annotated[int, typer.Option("--repetitions", help="Repetitions of each group at least (fresh sessions each, spread over the run); intervals come from their spread.")] = 5,
     max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most per group (a published net and its ablations) and device, over all its repetitions.")] = 18.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Result file (default: reports/runs/<UTC time>-<host>-ablate.json).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, markdown or json.")] = "table",

@@ -26,7 +26,7 @@ def run(
     batch: BatchOpt = 1,
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16, bf16 or int8 (what ran is recorded).")] = "fp32",
     threads: Annotated[str, typer.Option("--threads", "-t", help="Threads per model: a number, or 'all' for the physical cores available. Default 1: the steadiest figure on a shared machine (docs/measurement.md).")] = "1",
-    repetitions: Annotated[int, typer.Option("--repetitions", help="Repetitions of each group at least (fresh sessions each, spread over the run); its interval comes from their spread.")] = 6,
+    repetitions: Annotated[int, typer.Option("--repetitions", help="Repetitions of each group at least (fresh sessions each, spread over the run); its interval comes from their spread.")] = 5,
     max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most per group and device, over all its repetitions.")] = 6.0,
     target: Annotated[float, typer.Option("--target", help="Stop measuring a group once its speedup is known to ±this fraction (95 % interval).")] = 0.03,
     for_check: Annotated[bool, typer.Option("--for-check", help="Record a baseline for `mnbench check`: also measure what it divides by (each model's own file again with frozen settings, and the machine-speed reference), about doubling the run.")] = False,
