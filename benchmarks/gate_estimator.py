@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from mnbench import atomic
-from mnbench.devices import resolve_device
+from mnbench.devices.registry import resolve_device
 from mnbench.gate.remeasure import GateSettings, remeasure_group
 from mnbench.gate.rounds import round_values
 from mnbench.gate.statistics import mean_variance, paired_change, t_ppf
-from mnbench.machine import machine_info
-from mnbench.runner import MeasureSettings, RunPlan, run_plan
+from mnbench.host.machine import machine_info
+from mnbench.measure.run import MeasureSettings, RunPlan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIDENCE = 0.95

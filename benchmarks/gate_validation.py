@@ -47,16 +47,16 @@ import numpy as np
 from mnbench import atomic, results
 from mnbench.backends import open_session
 from mnbench.config import ModelConfig
-from mnbench.devices import resolve_device
-from mnbench.export import export_model
+from mnbench.devices.registry import resolve_device
+from mnbench.artifacts.export import export_model
 from mnbench.gate import compare
 from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, PASS, REGRESSION, GateReport, compare_results,
                                   merge_extension)
 from mnbench.gate.remeasure import GateSettings, check_baseline
-from mnbench.machine import machine_info
-from mnbench.measure import measure_interleaved
+from mnbench.host.machine import machine_info
+from mnbench.measure.loop import measure_interleaved
 from mnbench.results import LEGACY_CONTROLS_KEY
-from mnbench.runner import MeasureSettings, RunPlan, run_plan
+from mnbench.measure.run import MeasureSettings, RunPlan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "gate_validation.md"

@@ -58,8 +58,8 @@ def main() -> None:
     from mnbench import atomic
     from mnbench.backends import open_session
     from mnbench.config import ModelConfig
-    from mnbench.export import export_model
-    from mnbench.machine import machine_info
+    from mnbench.artifacts.export import export_model
+    from mnbench.host.machine import machine_info
 
     config = ModelConfig(arch=args.arch, width=args.width, resolution=args.resolution)
     exported = export_model(config, models_dir=Path(tempfile.mkdtemp(prefix="mnbench-ov-calls-")), progress=False)

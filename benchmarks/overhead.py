@@ -48,11 +48,11 @@ import numpy as np
 from mnbench import atomic, paths
 from mnbench.backends import open_session
 from mnbench.config import ModelConfig
-from mnbench.devices import default_threads
+from mnbench.devices.registry import default_threads
 from mnbench.errors import MnbenchError
-from mnbench.export import export_model
-from mnbench.measure import measure_single
-from mnbench.runner import MeasureSettings
+from mnbench.artifacts.export import export_model
+from mnbench.measure.loop import measure_single
+from mnbench.measure.run import MeasureSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "overhead.md"
@@ -394,7 +394,7 @@ def rounds_table(comparisons: list[Comparison]) -> str:
 
 def machine_lines() -> list[str]:
     try:
-        from mnbench.machine import machine_info
+        from mnbench.host.machine import machine_info
 
         info = machine_info()
     except ImportError:

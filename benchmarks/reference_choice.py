@@ -1,11 +1,11 @@
 """Which machine-speed reference, and which per-round statistic, keep a model's normalised latency steadiest from run
-to run? The evidence behind `mnbench.reference` and `mnbench.gate.compare.ROUND_QUANTILE`.
+to run? The evidence behind `mnbench.measure.reference` and `mnbench.gate.compare.ROUND_QUANTILE`.
 
 The gate compares a baseline run with a check run made minutes or days later, so what matters is how much a
 model's normalised value moves between separate runs (separate processes), not how precisely one run pins it down.
 Each run here is a fresh process that measures, interleaved in shuffled rounds like `mnbench run`:
 - two models: v1 0.25 at 96 px (~0.2 ms) and v2 1.0 at 160 px (~2 ms), on `cpu` (ONNX Runtime), default threads;
-- the runtime reference (`mnbench.reference.open_reference`: a small depthwise/pointwise/dense conv network on the
+- the runtime reference (`mnbench.measure.reference.open_reference`: a small depthwise/pointwise/dense conv network on the
   models' runtime, precision and threads, with pinned settings);
 - the numpy reference mnbench used before (96 float32 GEMMs of 48x48 and an add over 2 MiB arrays, single-threaded).
 Per run and candidate: the mean over rounds of log(statistic of the model's round) − log(statistic of the
@@ -59,9 +59,9 @@ def measure_one_run(output: Path, seconds: float, models_dir: Path) -> None:
 
     from mnbench.backends import open_session
     from mnbench.config import ModelConfig
-    from mnbench.export import export_model
-    from mnbench.measure import measure_interleaved
-    from mnbench.reference import open_reference
+    from mnbench.artifacts.export import export_model
+    from mnbench.measure.loop import measure_interleaved
+    from mnbench.measure.reference import open_reference
 
     with ExitStack() as stack:
         workloads = {}
@@ -120,7 +120,7 @@ def main() -> None:
         return
 
     from mnbench import atomic
-    from mnbench.machine import machine_info
+    from mnbench.host.machine import machine_info
 
     work = Path(tempfile.mkdtemp(prefix="mnbench-reference-choice-"))
     runs = []

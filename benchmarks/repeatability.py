@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mnbench import atomic, results
-from mnbench.machine import machine_info
+from mnbench.host.machine import machine_info
 from mnbench.report.pairs import build_report
 
 COMMAND = ["run", "--arch", "all", "--device", "cpu,openvino"]

@@ -4,7 +4,7 @@ For every pair of a `mnbench run` result (cpu and openvino by default, all four 
 bandwidth and layer overhead (`mnbench peak`, issue 12) and whose model files are at hand:
 
   MAC error       theoretical_speedup / realized_speedup - 1   (time follows MACs)
-  roofline error  roofline_speedup / realized_speedup - 1      (mnbench.roofline)
+  roofline error  roofline_speedup / realized_speedup - 1      (mnbench.roofline.model)
 
 It prints both per pair, the median and worst |error| of each, how many pairs the roofline wins, and the share
 within ±10 % (nn-Meter, MobiSys 2021: 89 % of unseen models within ±10 % with kernel-level predictors, 22 % for

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from mnbench import atomic, results
-from mnbench.machine import machine_info
+from mnbench.host.machine import machine_info
 
 COMMAND = ["mnbench", "run", "--arch", "all", "--device", "cpu,openvino"]
 GOAL_S = 120.0

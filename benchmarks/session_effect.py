@@ -63,7 +63,7 @@ def _sessions(model_path: str, k: int, variant: str, threads: int):
 def worker(model_path: str, k: int, variant: str, seconds: float, threads: int) -> dict:
     import numpy as np
 
-    from mnbench.measure import measure_interleaved
+    from mnbench.measure.loop import measure_interleaved
 
     workloads = _sessions(model_path, k, variant, threads)
     measured = measure_interleaved(workloads, min_time_s=seconds, max_time_s=seconds, warmup_s=0.5,
@@ -90,8 +90,8 @@ def main() -> None:
         return
 
     from mnbench.config import ModelConfig
-    from mnbench.export import export_model
-    from mnbench.machine import machine_info
+    from mnbench.artifacts.export import export_model
+    from mnbench.host.machine import machine_info
 
     exported = export_model(ModelConfig(arch=args.arch, variant="separable", width=args.width,
                                         resolution=args.resolution), progress=False)

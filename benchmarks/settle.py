@@ -23,9 +23,9 @@ from pathlib import Path
 from mnbench import atomic
 from mnbench.backends import onnxruntime_backend, open_session
 from mnbench.config import ModelConfig
-from mnbench.export import export_model
-from mnbench.machine import machine_info
-from mnbench.measure import SETTLE_MAX_S, SETTLED_RATIO
+from mnbench.artifacts.export import export_model
+from mnbench.host.machine import machine_info
+from mnbench.measure.loop import SETTLE_MAX_S, SETTLED_RATIO
 
 ROOT = Path(__file__).resolve().parent.parent
 GAPS_MS = (0, 1, 3, 10, 30, 100)
@@ -101,7 +101,7 @@ def main() -> None:
     lines += [f"| {label} | {gap} | " + " | ".join(f"{m:.2f}" for m in medians) + " |" for label, gap, medians in rows]
     lines += ["", "Every block of an interleaved measurement starts with untimed calls until one takes at most "
               f"{SETTLED_RATIO:g}x the workload's median in its previous block (at most {SETTLE_MAX_S * 1000:.0f} ms; "
-              "`mnbench.measure`), so none of this lands in the samples."]
+              "`mnbench.measure.loop`), so none of this lands in the samples."]
     text = "\n".join(lines) + "\n"
     print(text)
     atomic.write_text(args.output, text)

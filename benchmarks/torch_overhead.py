@@ -30,10 +30,10 @@ import torch
 from mnbench import atomic
 from mnbench.backends import open_session
 from mnbench.config import ModelConfig
-from mnbench.devices import default_threads
-from mnbench.export import export_model
-from mnbench.machine import machine_info
-from mnbench.measure import measure_single
+from mnbench.devices.registry import default_threads
+from mnbench.artifacts.export import export_model
+from mnbench.host.machine import machine_info
+from mnbench.measure.loop import measure_single
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "torch_overhead.md"

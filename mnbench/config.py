@@ -8,7 +8,7 @@ from mnbench.errors import MnbenchError
 
 ARCHS = ("v1", "v2", "v3-large", "v3-small")
 VARIANTS = ("separable", "standard")
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # int8: the fp32 export quantized (mnbench/quantize.py)
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # int8: the fp32 export quantized (mnbench/int8/quantize.py)
 # Operator categories used by the cost model, the profiler and every report.
 CATEGORIES = ("depthwise", "pointwise", "standard", "grouped", "fc", "se", "other")
 # Each ablation (one design choice changed from the published net) and the archs it applies to, in listing order;

@@ -4,7 +4,7 @@ Layout (schema_version 2; version 1 files still read, as one repetition each):
 {
   "schema_version": 2,
   "created_utc": "2026-11-28T00:00:00Z",
-  "machine": {...},            # mnbench.machine.machine_info(): CPU, flags, cores, memory, OS, versions, GPU, commit
+  "machine": {...},            # mnbench.host.machine.machine_info(): CPU, flags, cores, memory, OS, versions, GPU, commit
   "machine_state": {...},      # optional: how stable the machine was during the run (steal, load, reference drift)
   "settings": {...},           # optional: how the run measured (repetitions, times per repetition)
   "records": [Record, ...],    # one per (model, device, settings)
@@ -28,10 +28,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from mnbench import atomic, repetitions
+from mnbench import atomic
+from mnbench.stats import repetitions
 from mnbench.errors import MnbenchError
 from mnbench.paths import BOOKKEEPING_DIRS
-from mnbench.stats import summarize, throughput_ips
+from mnbench.stats.samples import summarize, throughput_ips
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)
@@ -60,7 +61,7 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 #   "repetition_rounds": [int]  (v2) rounds per repetition, in order (sum == len(round_sizes)); each repetition
 #                          is a complete measurement with fresh sessions. Absent: one repetition (v1).
 #   "latency_estimate": {...}  (v2, derived) the latency every report shows: the geometric mean of the repetitions'
-#                          fastest calls (`point`), its 95 % `interval` and `mean_ci` (mnbench.repetitions)
+#                          fastest calls (`point`), its 95 % `interval` and `mean_ci` (mnbench.stats.repetitions)
 #   "repetition_p50_ms": [float]  (v2, derived) each repetition's median
 #   "between_round_cv": float  (v2, derived) how much the round medians moved within a repetition
 #   "providers": [str]     ONNX Runtime providers actually in use
@@ -68,10 +69,10 @@ RECORD_FIELDS: dict[str, type | tuple[type, ...]] = {
 #   "requested_precision": str   what was asked, when it differs from `precision` (what ran)
 #   "model_path": str, "model": {"slug": ...}
 #   "reference": {"name", "runtime", "precision", "threads", "samples_ms", "round_sizes"}  the machine-speed
-#                          reference (mnbench.reference) measured in the same interleaved rounds as this record
+#                          reference (mnbench.measure.reference) measured in the same interleaved rounds as this record
 #                          (`mnbench check` divides it out where the model's control is not at hand)
 #   "controls": {sha256: {"settings", "samples_ms", "round_sizes"}}  model files run again with frozen settings in
-#                          the same rounds (mnbench.control): the record's own file, and in a re-measurement the
+#                          the same rounds (mnbench.measure.control): the record's own file, and in a re-measurement the
 #                          baseline's (`mnbench check` divides by the baseline file's control). Older files: "twins".
 SERIES_KEYS = ("samples_ms", "round_sizes")
 DERIVED_KEYS = ("latency_ms", "n", "throughput_ips", "latency_estimate", "p50_estimate", "repetition_p50_ms",

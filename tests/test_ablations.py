@@ -23,7 +23,7 @@ from mnbench.archs.plan import make_divisible
 from mnbench.archs.tables import NETWORKS, V2
 from mnbench.config import ARCHS, VARIANTS, ModelConfig
 from mnbench.errors import MnbenchError
-from mnbench.export import ExportedModel, cache_key, export_model, model_path_for
+from mnbench.artifacts.export import ExportedModel, cache_key, export_model, model_path_for
 
 SMALL = 64
 MILLION = 1e6

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from mnbench.backends import concrete_shape, make_input, open_session
 from mnbench.backends.onnxruntime_backend import check_precision, ort_provider_options, ort_session_options
 from mnbench.backends.openvino_backend import openvino_compile_config
-from mnbench.devices import DeviceInfo, openvino_core
+from mnbench.devices.registry import DeviceInfo, openvino_core
 from mnbench.errors import MnbenchError
 
 RESOLUTION, CLASSES = 16, 10
@@ -229,7 +229,7 @@ def test_missing_model_file(tmp_path):
 
 def test_unavailable_device_is_refused(static_model, monkeypatch):
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    from mnbench import devices
+    from mnbench.devices import registry as devices
 
     devices.clear_cache()
     try:

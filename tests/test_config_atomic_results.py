@@ -8,7 +8,7 @@ import pytest
 from mnbench import atomic, results
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
-from mnbench.stats import summarize
+from mnbench.stats.samples import summarize
 
 
 @pytest.mark.parametrize("kwargs, needle", [

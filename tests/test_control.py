@@ -1,4 +1,4 @@
-"""The model's frozen control (`mnbench.control`) as the gate's normaliser, on synthetic records with known changes, and
+"""The model's frozen control (`mnbench.measure.control`) as the gate's normaliser, on synthetic records with known changes, and
 finding a baseline's model file by its sha256."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from mnbench import results
 from mnbench.gate.compare import (INCONCLUSIVE, PASS, REFERENCE, REGRESSION, SLOPE_UNCERTAINTY, CONTROL,
                                   compare_records, compare_results)
 from mnbench.gate.remeasure import _control_files
-from mnbench.reference import REFERENCE_NAME
-from mnbench.stats import summarize
-from mnbench.control import find_model_file, own_control
+from mnbench.measure.reference import REFERENCE_NAME
+from mnbench.stats.samples import summarize
+from mnbench.measure.control import find_model_file, own_control
 
 MACHINE = {"cpu_model": "Test CPU 9000", "versions": {"onnxruntime": "1.32.0"}}
 SETTINGS = {"graph_optimization_level": "ORT_ENABLE_ALL", "intra_op_allow_spinning": True}
@@ -137,7 +137,7 @@ def test_a_big_shift_with_a_changed_model_is_inconclusive_and_says_why(rng):
 # ---- finding the baseline's file ----
 
 def _export_like(folder, name, data: bytes):
-    """A file and its export manifest, as `mnbench.export` leaves them in the models folder."""
+    """A file and its export manifest, as `mnbench.artifacts.export` leaves them in the models folder."""
     import hashlib
 
     path = folder / f"{name}.onnx"
@@ -188,7 +188,7 @@ def test_a_re_measurement_controls_todays_file_and_the_baselines_when_found(tmp_
 
 
 def test_result_files_from_before_the_rename_keep_their_controls_under_twins():
-    from mnbench.control import control_entry, own_control
+    from mnbench.measure.control import control_entry, own_control
 
     entry = {"settings": {}, "samples_ms": [1.0], "round_sizes": [1]}
     old_record = {"model_sha256": OLD, "twins": {OLD: entry}}

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from mnbench.config import CATEGORIES
-from mnbench.cost import count_cost
+from mnbench.graph.cost import count_cost
 from mnbench.errors import MnbenchError
 
 FLOAT_BYTES = 4

@@ -8,7 +8,7 @@ import sys
 import onnxruntime
 import pytest
 
-from mnbench import devices
+from mnbench.devices import registry as devices
 from mnbench.errors import MnbenchError
 
 

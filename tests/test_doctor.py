@@ -245,13 +245,13 @@ def test_usage_errors_before_anything_is_measured(tmp_path, kwargs, message):
 
 def test_real_probe_runs_onnxruntime(tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from mnbench import host_history
-    from mnbench.devices import resolve_device
-    from mnbench.machine import machine_info
-    from mnbench.reference import REFERENCE_NAME
+    from mnbench.host import history as host_history
+    from mnbench.devices.registry import resolve_device
+    from mnbench.host.machine import machine_info
+    from mnbench.measure.reference import REFERENCE_NAME
 
     machine = machine_info()
-    # The key as `mnbench run` writes it (mnbench.runner._note_reference_speed): the probe must find that best.
+    # The key as `mnbench run` writes it (mnbench.measure.run._note_reference_speed): the probe must find that best.
     key = {"hostname": machine["hostname"], "cpu_model": machine["cpu_model"], "device": "cpu",
            "runtime": "onnxruntime", "runtime_version": ort.__version__, "precision": "fp32", "threads": 1,
            "reference": REFERENCE_NAME}

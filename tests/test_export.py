@@ -11,11 +11,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from mnbench import export as export_module
+from mnbench.artifacts import export as export_module
 from mnbench.archs import build_model, fold_batchnorm, pytorch_param_count
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
-from mnbench.export import export_model, file_sha256, manifest_path_for, model_path_for
+from mnbench.artifacts.export import export_model, file_sha256, manifest_path_for, model_path_for
 
 SMALL = ModelConfig(arch="v1", width=0.25, resolution=64)
 
@@ -189,7 +189,7 @@ def test_unsupported_opset_is_refused(tmp_path):
 
 def test_cache_key_follows_the_model_source(monkeypatch):
     """Editing an architecture file must invalidate the cache, even without a version bump."""
-    from mnbench import export
+    from mnbench.artifacts import export
 
     config = ModelConfig(arch="v1", width=0.25, resolution=64)
     before = export.cache_key(config)

@@ -24,8 +24,8 @@ from mnbench.gate.compare import (IMPROVEMENT, INCONCLUSIVE, MISSING, PASS, REGR
                                   compare_results, decide, holm_adjust, merge_extension, paired_change,
                                   parse_threshold, round_values, use_normalisation)
 from mnbench.gate.remeasure import GateSettings, measure_until_precise
-from mnbench.reference import REFERENCE_NAME
-from mnbench.stats import summarize
+from mnbench.measure.reference import REFERENCE_NAME
+from mnbench.stats.samples import summarize
 
 MACHINE = {"cpu_model": "Test CPU 9000", "cpu_flags": {"avx2": True, "avx512f": True},
            "versions": {"onnxruntime": "1.32.0", "openvino": "2026.4.1"}, "onnxruntime_build": "onnxruntime"}
@@ -353,7 +353,7 @@ def test_a_record_extended_by_a_second_measurement_holds_the_repetitions_of_both
 
 def test_check_measures_only_undecided_groups_again_and_judges_them_on_both(monkeypatch, rng):
     from mnbench.gate import remeasure
-    from mnbench.machine import machine_info
+    from mnbench.host.machine import machine_info
 
     quiet = dict(threads=1)
     noisy = dict(threads=2, rounds=12, per_round=3, sample_sd=0.6)
@@ -449,7 +449,7 @@ def test_measuring_goes_on_until_every_model_of_a_group_is_precise():
 
 
 def test_a_torch_baseline_is_re_measured_with_the_switches_it_ran_with(rng):
-    from mnbench.devices import resolve_device
+    from mnbench.devices.registry import resolve_device
     from mnbench.gate.remeasure import session_options
 
     graph = make_record(rng, device="torch", runtime="torch", settings={"cuda_graph": True, "channels_last": False})
@@ -565,6 +565,20 @@ def test_check_command_exit_codes_on_two_files(tmp_path, two_model_doc):
     assert half_paired.returncode == 2 and "--baseline-model" in half_paired.stderr
 
 
+@pytest.mark.parametrize("policy, code", [("exit3", 3), ("pass", 0), ("fail", 1)])
+def test_check_command_on_an_inconclusive_model_exits_as_its_policy_says(tmp_path, rng, policy, code):
+    """The command end to end, not only the report object: a change whose interval straddles the threshold."""
+    noisy = dict(rounds=12, per_round=3, sample_sd=0.6)
+    results.write_result(make_doc(make_record(rng, **noisy)), tmp_path / "baseline.json")
+    results.write_result(make_doc(make_record(rng, **noisy)), tmp_path / "now.json")
+    assert compare_results(results.load_result(tmp_path / "baseline.json"),
+                           results.load_result(tmp_path / "now.json")).models[0].verdict == INCONCLUSIVE
+    done = _mnbench("--baseline", "baseline.json", "--current", "now.json", "--inconclusive", policy,
+                    "--format", "json", cwd=tmp_path)
+    assert done.returncode == code, done.stderr
+    assert json.loads(done.stdout)["counts"]["inconclusive"] == 1
+
+
 def _ar1(rng, n, rho, sd):
     x = np.empty(n)
     x[0] = rng.normal(0, sd)
@@ -639,9 +653,9 @@ def test_check_refuses_a_baseline_from_another_cpu_before_measuring(two_model_do
 
 
 def test_check_refuses_a_device_this_machine_lacks_before_measuring(rng):
-    from mnbench.devices import device_info
+    from mnbench.devices.registry import device_info
     from mnbench.gate.remeasure import check_baseline
-    from mnbench.machine import machine_info
+    from mnbench.host.machine import machine_info
 
     if device_info("cuda").available:
         pytest.skip("this machine has CUDA")
@@ -654,7 +668,7 @@ def test_check_refuses_a_device_this_machine_lacks_before_measuring(rng):
 @pytest.mark.slow
 def test_check_baseline_end_to_end_writes_a_valid_current_result(tmp_path, rng):
     from mnbench.gate.remeasure import check_baseline
-    from mnbench.machine import machine_info
+    from mnbench.host.machine import machine_info
 
     baseline = make_doc(make_record(rng, threads=1), make_record(rng, threads=1, variant="standard"),
                         machine=machine_info())

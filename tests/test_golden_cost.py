@@ -30,7 +30,7 @@ from torch import nn
 
 from mnbench.archs.builder import make_network
 from mnbench.config import ModelConfig
-from mnbench.export import ExportedModel, export_model
+from mnbench.artifacts.export import ExportedModel, export_model
 
 MILLION = 1e6
 SMALL = 64

@@ -1,4 +1,4 @@
-"""mnbench.host: the CPU from a fake /proc/cpuinfo, physical cores within the affinity and the cgroup quota (one
+"""mnbench.host.facts: the CPU from a fake /proc/cpuinfo, physical cores within the affinity and the cgroup quota (one
 rule for the default threads and `mnbench doctor`), and the psutil facts on this machine and from a faked psutil."""
 
 import json
@@ -7,9 +7,9 @@ import types
 
 import pytest
 
-from mnbench import host
+from mnbench.host import facts as host
 from mnbench.doctor import cpu_checks
-from mnbench.host import CPU_FIELDS, Host
+from mnbench.host.facts import CPU_FIELDS, Host
 
 FOUR_THREADS_TWO_CORES = "\n\n".join(
     f"processor\t: {cpu}\nphysical id\t: 0\ncore id\t\t: {cpu // 2}\nflags\t\t: avx2" for cpu in range(4)

@@ -14,11 +14,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from mnbench.backends import open_session
-from mnbench.backends.kernels import KernelTime
+from mnbench.graph.kernels import KernelTime
 from mnbench.backends.onnxruntime_backend import check_precision, ort_provider_options
 from mnbench.errors import MnbenchError
-from mnbench.precision_readback import int8_readback, mac_shares, precision_that_ran, sqnr_db, top1_agreement
-from mnbench.quantize import QuantSettings, bytes_per_element, file_sha256, quantize_model, settings_for_cpu
+from mnbench.graph.readback import int8_readback, mac_shares, precision_that_ran, sqnr_db, top1_agreement
+from mnbench.int8.quantize import QuantSettings, bytes_per_element, file_sha256, quantize_model, settings_for_cpu
 from mnbench.report.pairs import build_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "int8"

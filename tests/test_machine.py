@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from mnbench import __version__, devices, machine
+from mnbench import __version__
+from mnbench.devices import registry as devices
+from mnbench.host import machine
 
 KEYS = {"hostname", "os", "kernel", "arch", "python", "cpu_model", "cpu_signature", "cpu_flags", "physical_cores",
         "logical_cpus", "available_cpus", "memory_gib", "versions", "onnxruntime_build", "onnxruntime_providers",

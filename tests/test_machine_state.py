@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from mnbench import host_history, machine_state
-from mnbench.host import CPU_FIELDS
+from mnbench.host import history as host_history
+from mnbench.host import load as machine_state
+from mnbench.host.facts import CPU_FIELDS
 
 
 def snap(cpu, loadavg=(1.5, 0.8, 0.4), at=0.0):
@@ -18,11 +19,12 @@ def snap(cpu, loadavg=(1.5, 0.8, 0.4), at=0.0):
 
 def test_snapshot_reads_cpu_time_and_load_on_this_machine():
     now = machine_state.snapshot()
-    assert set(now) == {"monotonic_s", "cpu", "loadavg"} and isinstance(now["monotonic_s"], float)
+    assert set(now) == {"monotonic_s", "cpu", "loadavg", "own_cpu_s"} and isinstance(now["monotonic_s"], float)
     assert set(now["cpu"]) == set(CPU_FIELDS) and len(now["loadavg"]) == 3
     json.dumps(now)  # JSON-serialisable
     state = machine_state.between(now, machine_state.snapshot())
-    assert set(state) == {"interval_s", "steal_fraction", "busy_fraction", "loadavg_1m"} and state["interval_s"] >= 0
+    assert set(state) == {"interval_s", "steal_fraction", "busy_fraction", "others_fraction", "loadavg_1m"}
+    assert state["interval_s"] >= 0
 
 
 def test_between_gives_steal_and_busy_shares_of_all_cpu_time():
@@ -33,6 +35,15 @@ def test_between_gives_steal_and_busy_shares_of_all_cpu_time():
     assert state["steal_fraction"] == pytest.approx(20 / 200)
     assert state["busy_fraction"] == pytest.approx(80 / 200)
     assert state["loadavg_1m"] == 2.25 and state["interval_s"] == 2.5
+    assert state["others_fraction"] is None  # the snapshots do not say what this process used
+
+
+def test_others_fraction_is_the_busy_time_this_process_tree_did_not_use():
+    a = snap([100, 0, 50, 800, 10, 0, 0, 40]) | {"own_cpu_s": 10.0}
+    b = snap([160, 0, 70, 890, 20, 0, 0, 60], at=2.5) | {"own_cpu_s": 60.0}  # 80 busy, 50 of them ours
+    assert machine_state.between(a, b)["others_fraction"] == pytest.approx(30 / 200)
+    b["own_cpu_s"] = 95.0  # more than the busy time (clock granularity): others never below zero
+    assert machine_state.between(a, b)["others_fraction"] == 0.0
 
 
 def test_missing_figures_give_none_not_an_error(monkeypatch):
@@ -41,7 +52,7 @@ def test_missing_figures_give_none_not_an_error(monkeypatch):
     empty = machine_state.snapshot()
     assert empty["cpu"] is None and empty["loadavg"] is None
     assert machine_state.between(empty, machine_state.snapshot()) | {"interval_s": 0} == {
-        "interval_s": 0, "steal_fraction": None, "busy_fraction": None, "loadavg_1m": None}
+        "interval_s": 0, "steal_fraction": None, "busy_fraction": None, "others_fraction": None, "loadavg_1m": None}
 
 
 def test_no_cpu_time_passed_is_none():

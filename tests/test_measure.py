@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from mnbench import measure, stats
+from mnbench.measure import loop as measure
+from mnbench.stats import samples as stats
 from mnbench.errors import MnbenchError
 
 MS = 1_000_000  # ns

@@ -10,11 +10,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mnbench import peak as peak_module
+from mnbench.roofline import peak as peak_module
 from mnbench.cli import peak_cmd
-from mnbench.cost import count_cost
+from mnbench.graph.cost import count_cost
 from mnbench.errors import MnbenchError
-from mnbench.peak import PeakConv, load_peak, load_peaks, measure_peak, peak_workload, peaks_path, save_peak
+from mnbench.roofline.peak import PeakConv, load_peak, load_peaks, measure_peak, peak_workload, peaks_path, save_peak
 
 
 def test_peak_conv_macs_by_hand_and_by_the_cost_model():
@@ -144,7 +144,7 @@ def test_peak_is_the_best_of_the_dense_candidates(monkeypatch):
 
 
 def test_stream_traffic_is_inputs_read_plus_output_written():
-    from mnbench.peak_workloads import STREAM_ELEMENTS, StreamWorkload
+    from mnbench.roofline.workloads import STREAM_ELEMENTS, StreamWorkload
 
     scale, add = StreamWorkload(kind="scale"), StreamWorkload(kind="add")
     # 64 Mi float32 = 256 MiB per tensor: read once and written once, or two read and one written.
@@ -156,7 +156,7 @@ def test_stream_traffic_is_inputs_read_plus_output_written():
 
 
 def test_layer_chain_is_many_tiny_layers():
-    from mnbench.peak_workloads import LayerChain
+    from mnbench.roofline.workloads import LayerChain
 
     for kind in ("pointwise", "depthwise"):
         cost = count_cost(LayerChain(depth=20, kind=kind).onnx_model())
@@ -166,7 +166,7 @@ def test_layer_chain_is_many_tiny_layers():
 
 @pytest.mark.measures
 def test_peak_json_has_bandwidth_and_layer_overhead(monkeypatch):
-    from mnbench.peak_workloads import LayerChain, StreamWorkload
+    from mnbench.roofline.workloads import LayerChain, StreamWorkload
 
     monkeypatch.setattr(peak_module, "peak_workload", lambda _device: PeakConv(channels=16, size=8))
     monkeypatch.setattr(peak_module, "bandwidth_candidates",

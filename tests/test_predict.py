@@ -11,12 +11,12 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from mnbench.export import export_model
+from mnbench.artifacts.export import export_model
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
-from mnbench.peak import save_peak
-from mnbench.predict import SPECS_DIR, load_spec, shipped_specs
-from mnbench.roofline import fused_activations, predict
+from mnbench.roofline.peak import save_peak
+from mnbench.roofline.predict import SPECS_DIR, load_spec, shipped_specs
+from mnbench.roofline.model import fused_activations, predict
 
 SMALL = ["--arch", "v1", "--width", "0.25", "--resolution", "96"]
 

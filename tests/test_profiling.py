@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 from mnbench import results
 from mnbench.cli import profile_cmd
 from mnbench.config import CATEGORIES, ModelConfig
-from mnbench.cost import count_cost
+from mnbench.graph.cost import count_cost
 from mnbench.errors import MnbenchError
-from mnbench.backends.kernels import ConvGeometry, KernelTime
+from mnbench.graph.kernels import ConvGeometry, KernelTime
 from mnbench.backends.openvino_counters import mean_of_measured, ov_precision
 from mnbench.backends.ort_trace import ort_kernel_times
 from mnbench.profiling import OVERHEAD_NODE, profile_caveats, profile_model
-from mnbench.profiling.attribution import GraphIndex, attribute_kernels, effective_precision
+from mnbench.graph.attribution import GraphIndex, attribute_kernels, effective_precision
 from mnbench.profiling.table import build_profile
 
 CATEGORY_KEYS = {"category", "macs", "mac_share", "time_ms", "time_share", "gmacs_per_s"}
@@ -231,7 +231,7 @@ def test_kernels_summing_past_the_wall_time_still_give_shares_of_one(graph):
 @pytest.fixture(scope="module")
 def tiny_v1(tmp_path_factory):
     """A real MobileNet V1 export, as small as it comes (width 0.25, 64x64): one cache shared by the tests below."""
-    from mnbench.export import export_model
+    from mnbench.artifacts.export import export_model
 
     models_dir = tmp_path_factory.mktemp("models")
     return export_model(ModelConfig(arch="v1", width=0.25, resolution=64), models_dir=models_dir, progress=False)

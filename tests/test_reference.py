@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 import pytest
 
-from mnbench import reference
-from mnbench.cost import count_cost
+from mnbench.measure import reference
+from mnbench.graph.cost import count_cost
 
 
 def test_reference_graph_is_built_without_torch_or_the_exporter():
@@ -20,7 +20,7 @@ def test_reference_graph_is_built_without_torch_or_the_exporter():
                 for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "torch" not in imported
-    assert not any(name and name.startswith(("mnbench.archs", "mnbench.export")) for name in imported)
+    assert not any(name and name.startswith(("mnbench.archs", "mnbench.artifacts.export")) for name in imported)
 
 
 def test_graph_is_valid_deterministic_and_has_every_conv_kind():

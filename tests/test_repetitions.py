@@ -1,14 +1,16 @@
-"""Figures from repetitions (mnbench.repetitions), the typed record (mnbench.results.Record), the warnings
-(mnbench.stability) and the stop rule: the promise that a re-run's estimate falls inside the interval, checked on
+"""Figures from repetitions (mnbench.stats.repetitions), the typed record (mnbench.results.Record), the warnings
+(mnbench.measure.stability) and the stop rule: the promise that a re-run's estimate falls inside the interval, checked on
 simulated runs."""
 import math
 
 import numpy as np
 import pytest
 
-from mnbench import repetitions, results, stability
+from mnbench import results
+from mnbench.stats import repetitions
+from mnbench.measure import stability
 from mnbench.report.pairs import SourcedRecord, realized_speedup
-from mnbench.stats import ratio_of_medians_ci
+from mnbench.stats.samples import ratio_of_medians_ci
 
 
 def _run(rng, *, repetitions_n=3, session_sd=0.06, state_sd=0.04, rounds=5, per_round=40, speedup=3.0):
@@ -186,7 +188,7 @@ def test_steal_and_a_wide_interval_are_warnings_that_say_what_to_do():
 
 
 def test_a_group_stops_once_precise_enough_or_out_of_time_never_before_its_minimum():
-    from mnbench.runner import MeasureSettings
+    from mnbench.measure.run import MeasureSettings
 
     settings = MeasureSettings(repetitions=6, repetition_s=0.5, max_time_s=6.0, target_halfwidth=0.03)
     assert not settings.is_done(5, 0.001)  # below the minimum, however precise

@@ -14,11 +14,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 import numpy as np
 
-from mnbench.cost import count_cost
+from mnbench.graph.cost import count_cost
 from mnbench.errors import MnbenchError
 from mnbench.report.pairs import build_report
 from mnbench.report.roofline_plot import LABEL_GID, roofline_figure, roofline_figures
-from mnbench.roofline import Roofs, bytes_per_element, fused_activations, predict, roofline_speedup
+from mnbench.roofline.model import Roofs, bytes_per_element, fused_activations, predict, roofline_speedup
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results" / "bench-xeon-2026-11-27.json"
 

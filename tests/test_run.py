@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from mnbench import results
 from mnbench.config import ModelConfig
-from mnbench.export import export_model, model_path_for
+from mnbench.artifacts.export import export_model, model_path_for
 
-# Two repetitions of 0.6 s: the least that gives an interval.
+# Two repetitions of 1 s: the least that gives an interval.
 SMALL = ["--arch", "v1", "--width", "0.25", "--resolution", "64", "--repetitions", "2", "--max-time", "1"]
 
 
@@ -66,7 +66,7 @@ def test_run_writes_a_valid_result_with_both_variants(app, dirs, device, runtime
     (row,) = build_report([(out, doc)]).rows
     assert speedup(row["realized_speedup"]) in result.output and interval(row["realized_speedup_ci"]) in result.output
     assert row["realized_speedup"] == pytest.approx(row["min_ms_standard"] / row["min_ms_separable"], rel=1e-12)
-    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+    assert max(len(line) for line in result.stdout.splitlines()[:-1]) <= 100  # the last line is the file's path
 
 
 def test_for_check_records_the_controls_and_the_reference(app, dirs):
@@ -130,7 +130,7 @@ def test_damaged_cached_model_is_rebuilt_not_benchmarked(app, dirs):
 
 
 def _interrupt_on_call(monkeypatch, nth):
-    from mnbench import measure
+    from mnbench.measure import loop as measure
 
     real = measure.measure_interleaved
     calls = {"n": 0}
@@ -144,13 +144,15 @@ def _interrupt_on_call(monkeypatch, nth):
     monkeypatch.setattr(measure, "measure_interleaved", flaky)
 
 
-def test_ctrl_c_keeps_completed_records_whole(app, dirs, monkeypatch):
-    _interrupt_on_call(monkeypatch, nth=2)  # the first group's first repetition completes, the second group's not
+def test_ctrl_c_keeps_completed_passes_whole(app, dirs, monkeypatch):
+    _interrupt_on_call(monkeypatch, nth=3)  # the first pass (both groups) completes, the second is interrupted
     out = dirs / "out" / "r.json"
     result = invoke(app, *SMALL, "--resolution", "64,96", "--device", "cpu", "--no-peak", "--output", str(out))
     assert result.exit_code == 130
     doc = results.load_result(out)
-    assert {(r["resolution"], r["variant"]) for r in doc["records"]} == {(64, "separable"), (64, "standard")}
+    assert {(r["resolution"], r["variant"]) for r in doc["records"]} == {(64, "separable"), (64, "standard"),
+                                                                        (96, "separable"), (96, "standard")}
+    assert all(len(r["repetition_rounds"]) == 1 for r in doc["records"])  # the interrupted pass left nothing
     assert os.listdir(out.parent) == ["r.json"]  # no temp file left
 
 
@@ -169,3 +171,81 @@ def test_json_format_prints_the_document(app, dirs):
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)  # nothing but the document on stdout
     assert printed["records"][0]["runtime"] == "openvino"
+
+
+@pytest.mark.measures
+@pytest.mark.parametrize("workers_seen", [2, 3])  # Ctrl-C in the second pass, and in the third
+def test_a_real_sigint_keeps_every_completed_pass_in_a_whole_file(dirs, monkeypatch, workers_seen):
+    """A real SIGINT to a real `mnbench run` process (each pass runs in a fresh worker: the n-th worker's start
+    means n - 1 passes are complete): exit code 130, and the result file holds those passes, whole and loadable."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    monkeypatch.delenv("MNBENCH_IN_PROCESS")
+    out = dirs / "out" / "r.json"
+    command = [sys.executable, "-m", "mnbench", "run", *SMALL[:-4], "--repetitions", "5", "--max-time", "5",
+               "--device", "cpu", "--no-peak", "--output", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers, deadline = set(), time.monotonic() + 120
+    while len(workers) < workers_seen and process.poll() is None and time.monotonic() < deadline:
+        workers |= {child.pid for child in psutil.Process(process.pid).children()
+                    if "spawn_main" in " ".join(_cmdline(child))}  # not multiprocessing's resource tracker
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    doc = results.load_result(out)
+    assert {r["variant"] for r in doc["records"]} == {"separable", "standard"}
+    assert {len(r["repetition_rounds"]) for r in doc["records"]} == {workers_seen - 1}
+    assert "interrupted: kept" in stderr and os.listdir(out.parent) == ["r.json"]
+
+
+def _cmdline(process) -> list[str]:
+    import psutil
+
+    try:
+        return process.cmdline()
+    except psutil.Error:  # it ended between listing and reading
+        return []
+
+
+def test_a_pass_that_other_processes_disturbed_is_measured_again(app, dirs, monkeypatch):
+    """Other processes taking the CPU during a pass (here: the first, as machine_state reports it) make the run
+    measure that pass again, and say so; the records hold only the passes kept."""
+    from mnbench.host import load as machine_state
+
+    real, calls = machine_state.between, {"n": 0}
+
+    def first_pass_busy(a, b):
+        calls["n"] += 1
+        state = real(a, b)
+        return state | {"others_fraction": 0.4} if calls["n"] == 1 else state | {"others_fraction": 0.0}
+
+    monkeypatch.setattr(machine_state, "between", first_pass_busy)
+    out = dirs / "r.json"
+    result = invoke(app, *SMALL, "--variant", "separable", "--device", "cpu", "--no-peak", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    doc = results.load_result(out)
+    state = doc["machine_state"]
+    assert state["discarded_passes"] == 1 and [s["discarded"] for s in state["repetitions"]] == [True, False, False]
+    assert len(doc["records"][0]["repetition_rounds"]) == 2  # the two kept passes
+    assert state["others_fraction_max"] == 0.0  # of the passes kept
+    assert "1 busy pass measured again" in " ".join(result.output.split())  # the line wraps at 100 columns
+
+
+def test_other_processes_busy_in_every_pass_are_kept_after_four_tries_and_warned_about(app, dirs, monkeypatch):
+    from mnbench.host import load as machine_state
+
+    real = machine_state.between
+    monkeypatch.setattr(machine_state, "between", lambda a, b: real(a, b) | {"others_fraction": 0.3})
+    out = dirs / "r.json"
+    result = invoke(app, *SMALL, "--variant", "separable", "--device", "cpu", "--no-peak", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    state = results.load_result(out)["machine_state"]
+    assert state["discarded_passes"] == 4 and len(state["repetitions"]) == 6
+    text = " ".join(result.output.split())
+    assert "other processes used up to 30% of the CPU" in text and "unfit for timing" in text

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mnbench import stats
+from mnbench.stats import samples as stats
 
 
 def test_summarize_matches_numpy():

@@ -1,6 +1,6 @@
 """The package's shape, read from the source with ast, nothing imported: every import between mnbench modules runs
-down LAYERS (or stays in its layer), with no cycle; onnxruntime and openvino only in backends/, devices.py and
-machine.py; no module over 400 lines; no function over 80 lines. An import counts wherever it stands (a
+down LAYERS (or stays in its layer), with no cycle; onnxruntime and openvino only in backends/, devices/ and
+host/; no module over 400 lines; no function over 80 lines. An import counts wherever it stands (a
 function-level import is a dependency too), and so does a module named in a string (`importlib` dispatch). A
 package's `__init__` that only re-exports its submodules is a face, seen through to what it re-exports; one that
 defines anything (`backends.open_session` dispatches) is a module like any other. A change that breaks one of these
@@ -14,39 +14,30 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mnbench"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
 RUNTIME_MODULES = ("onnxruntime", "openvino")
-MAY_IMPORT_RUNTIMES = ("backends", "devices", "machine")
+MAY_IMPORT_RUNTIMES = ("backends", "devices", "host")  # host: the runtimes' versions for the result file
 
 # Today's layers, bottom first. A module may import modules of its own layer and of the layers below it, never above.
 # `x.*` is package x and everything in it; a plain name is that module only, and wins over a package.
 LAYERS = [
     ("floor", ["mnbench", "mnbench.errors", "mnbench.config", "mnbench.paths", "mnbench.atomic", "mnbench.hashing",
-               "mnbench.manifest", "mnbench.host"]),
+               "mnbench.manifest", "mnbench.host.facts"]),
     ("nets", ["mnbench.archs.*"]),
-    # Graph-level modules: what a graph costs and which of its nodes a runtime's kernel computed. kernels.py
-    # (backends/) and attribution.py (profiling/) sit in other folders today; precision_readback maps the int8
-    # kernels the backends read back at open onto the graph's MACs.
-    ("graph", ["mnbench.cost", "mnbench.model_inputs", "mnbench.backends.kernels", "mnbench.profiling.attribution",
-               "mnbench.precision_readback"]),
-    ("devices", ["mnbench.devices", "mnbench.devices_torch", "mnbench.devices_openvino_ep"]),
+    # What a graph costs, what its inputs are fed, and which of its nodes a runtime's kernel computed.
+    ("graph", ["mnbench.graph.*"]),
+    ("devices", ["mnbench.devices.*"]),
     ("backends", ["mnbench.backends.*"]),
-    ("machine", ["mnbench.machine", "mnbench.machine_state"]),
+    ("host", ["mnbench.host.*"]),
     # export validates its file through a cpu session and quantize calls ONNX Runtime's quantizer: above backends.
-    ("artifacts", ["mnbench.export", "mnbench.quantize", "mnbench.int8_accuracy", "mnbench.catalog",
-                   "mnbench.user_models", "mnbench.user_pairs"]),
-    ("measure", ["mnbench.measure", "mnbench.measure_pass", "mnbench.control", "mnbench.reference",
-                 "mnbench.recording", "mnbench.stats", "mnbench.repetitions", "mnbench.stability", "mnbench.results",
-                 "mnbench.host_history", "mnbench.speedup_history", "mnbench.speed_sensitivity"]),
-    ("analyses", ["mnbench.peak", "mnbench.peak_workloads", "mnbench.roofline", "mnbench.predict",
-                  "mnbench.ablation_claims", "mnbench.profiling.*"]),
-    ("commands", ["mnbench.runner", "mnbench.ablate", "mnbench.doctor.*", "mnbench.gate.*"]),
+    ("artifacts", ["mnbench.artifacts.*", "mnbench.int8.*"]),
+    ("statistics", ["mnbench.stats.*", "mnbench.results"]),
+    ("measure", ["mnbench.measure.*"]),
+    ("analyses", ["mnbench.roofline.*", "mnbench.ablate.claims", "mnbench.profiling.*"]),
+    ("commands", ["mnbench.measure.run", "mnbench.ablate.*", "mnbench.doctor.*", "mnbench.gate.*"]),
     ("report", ["mnbench.report.*"]),
     ("cli", ["mnbench.cli.*", "mnbench.__main__"]),
 ]
 
-# Being rewritten, issue 28: (importer, imported) pairs that may still run upward until that rewrite lands. Only
-# modules of that rewrite belong here (runner, repetitions, measure, stats, recording, stability, reference,
-# results, host_history, report/, cli/run_cmd, cli/report_cmd); everything else obeys LAYERS.
-KNOWN_UPWARD_IMPORTS_BEING_REWRITTEN: set[tuple[str, str]] = set()
+
 
 
 def _modules() -> dict[str, Path]:
@@ -126,10 +117,8 @@ def test_imports_run_down_the_layers():
     upward = sorted((name, dep) for name, deps in _graph().items() for dep in deps
                     if None not in (_layer_of(name), _layer_of(dep)) and _layer_of(dep) > _layer_of(name))
     unexpected = [f"{name} ({LAYERS[_layer_of(name)][0]}) -> {dep} ({LAYERS[_layer_of(dep)][0]})"
-                  for name, dep in upward if (name, dep) not in KNOWN_UPWARD_IMPORTS_BEING_REWRITTEN]
+                  for name, dep in upward]
     assert not unexpected, "imports up the layers: " + "; ".join(unexpected)
-    stale = KNOWN_UPWARD_IMPORTS_BEING_REWRITTEN - set(upward)
-    assert not stale, f"no longer upward, take them out of the known exceptions: {sorted(stale)}"
 
 
 def test_no_import_cycle_among_mnbench_modules():

@@ -20,16 +20,18 @@ import torch
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
-from mnbench import devices, devices_torch, results
+from mnbench import results
+from mnbench.devices import registry as devices
+from mnbench.devices import torch_discovery as devices_torch
 from mnbench.backends import open_session, torch_backend, torch_info
 from mnbench.config import ModelConfig
-from mnbench.devices import DeviceInfo
+from mnbench.devices.registry import DeviceInfo
 from mnbench.errors import MnbenchError
-from mnbench.export import RELATIVE_TOLERANCE, export_model
-from mnbench.peak import PeakConv
-from mnbench.peak_workloads import LayerChain, StreamWorkload
-from mnbench.reference import reference_path
-from mnbench.runner import MeasureSettings, RunPlan, run_plan
+from mnbench.artifacts.export import RELATIVE_TOLERANCE, export_model
+from mnbench.roofline.peak import PeakConv
+from mnbench.roofline.workloads import LayerChain, StreamWorkload
+from mnbench.measure.reference import reference_path
+from mnbench.measure.run import MeasureSettings, RunPlan, run_plan
 
 TINY = {"arch": "v1", "width": 0.25, "resolution": 96}
 QUICK = MeasureSettings(repetition_s=0.2, max_time_s=0.4, repetitions=2, warmup_s=0.02)
@@ -152,7 +154,8 @@ def test_mnbench_run_on_torch_writes_a_record_with_what_ran(app, tmp_path, monke
     out = tmp_path / "r.json"
     result = CliRunner().invoke(app, ["run", "--arch", "v1", "--width", "0.25", "--resolution", "96", "--device",
                                       "torch", "--threads", "1", "--repetitions", "2",
-                                      "--max-time", "0.6", "--no-peak", "--channels-last", "--output", str(out)])
+                                      "--max-time", "0.6", "--no-peak", "--channels-last", "--for-check",
+                                      "--output", str(out)])
     assert result.exit_code == 0, result.output
     doc = results.load_result(out)
     assert doc["settings"]["torch_options"] == {"channels_last": True}
@@ -320,14 +323,17 @@ def test_eager_gpu_session_synchronizes_each_call(models, fake_gpu):
 
 
 @pytest.mark.measures
-def test_run_gives_the_cuda_graph_to_models_not_to_controls_or_reference(models, fake_gpu, tmp_path):
+def test_run_gives_the_cuda_graph_to_models_not_to_controls_or_reference(models, fake_gpu, tmp_path, monkeypatch):
     folder, _ = models
     device, calls, _ = fake_gpu
+    monkeypatch.setenv("MNBENCH_IN_PROCESS", "1")  # the fake GPU lives in this process
     plan = RunPlan(archs=["v1"], devices=[device], widths=[0.25], resolutions=[96], batch=2, threads=1,
-                   measure=QUICK, with_peak=False, torch_options={"cuda_graph": True})
+                   measure=QUICK, with_peak=False, torch_options={"cuda_graph": True}, with_reference=True,
+                   with_controls=True)
     doc = run_plan(plan, models_dir=folder, reports_dir=tmp_path)
     assert doc["settings"]["torch_options"] == {"cuda_graph": True}
-    assert calls["captured"] == 2  # the two models; controls and reference run eager (pinned)
+    # The two models, in each repetition (fresh sessions); controls and reference run eager (pinned).
+    assert calls["captured"] == 2 * len(doc["records"][0]["repetition_rounds"])
     for record in doc["records"]:
         assert record["settings"]["cuda_graph"] is True and record["device"] == "torch:cuda"
         assert all(c["settings"]["cuda_graph"] is False for c in record["controls"].values())

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from mnbench.backends import make_input, open_session
 from mnbench.errors import MnbenchError
-from mnbench.model_inputs import fill, input_specs
+from mnbench.graph.inputs import fill, input_specs
 from mnbench.report.pairs import build_report
-from mnbench.user_models import load_user_models
+from mnbench.artifacts.user_models import load_user_models
 
 DENSE_MACS = 16 * 8 * 9 * 32 * 32
 SEPARABLE_MACS = 8 * 9 * 32 * 32 + 16 * 8 * 32 * 32
@@ -141,8 +141,8 @@ def repetition_fastest(record: dict) -> list[float]:
 
 @pytest.mark.measures
 def test_a_short_real_run_pairs_baseline_and_candidate(files, tmp_path):
-    from mnbench.devices import resolve_devices
-    from mnbench.runner import MeasureSettings, RunPlan, run_plan
+    from mnbench.devices.registry import resolve_devices
+    from mnbench.measure.run import MeasureSettings, RunPlan, run_plan
 
     models = load_user_models([files["dense"], files["sep"]])
     plan = RunPlan(archs=[], devices=resolve_devices("cpu"), user_models=tuple(models), threads=1,

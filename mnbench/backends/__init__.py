@@ -4,7 +4,7 @@
         session.infer()            # one inference on inputs and outputs bound once, nothing else
         session.info               # what actually ran: runtime, version, precision and threads read back, ...
 
-Every call into onnxruntime or openvino lives in this package (device discovery probes in `mnbench.devices`).
+Every call into onnxruntime or openvino lives in this package (device discovery probes in `mnbench.devices.registry`).
 The interface and the input helpers are in `base`; what a profiled session reports is in `kernels`.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mnbench.backends.base import BenchSession, concrete_shape, make_input
-from mnbench.backends.kernels import ConvGeometry, KernelProfile, KernelTime
+from mnbench.graph.kernels import ConvGeometry, KernelProfile, KernelTime
 from mnbench.config import PRECISIONS, check_choice
-from mnbench.devices import ONNXRUNTIME, TORCH, DeviceInfo, default_threads, resolve_device
+from mnbench.devices.registry import ONNXRUNTIME, TORCH, DeviceInfo, default_threads, resolve_device
 from mnbench.errors import MnbenchError
 
 __all__ = ["BenchSession", "ConvGeometry", "KernelProfile", "KernelTime", "concrete_shape", "make_input",
@@ -38,7 +38,7 @@ def open_session(
 ) -> BenchSession:
     """Compile `model_path` for `device` and bind inputs/outputs. Unsupported combinations are a MnbenchError.
 
-    `pin_settings`: use the runtime settings frozen for the machine-speed reference (see `mnbench.reference`)
+    `pin_settings`: use the runtime settings frozen for the machine-speed reference (see `mnbench.measure.reference`)
     instead of the benchmark's, so a change to the benchmark's settings never moves the reference.
     `profile`: the same session with the runtime's profiler on, for `kernel_profile()`; never for timed runs.
     `options`: the torch devices' per-session settings (`cuda_graph`, `channels_last`); refused for other

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mnbench import model_inputs
-from mnbench.backends.kernels import KernelProfile
+from mnbench.graph import inputs as model_inputs
+from mnbench.graph.kernels import KernelProfile
 from mnbench.errors import MnbenchError
 
 INPUT_SEED = 0
@@ -81,7 +81,7 @@ def make_input(shape: Sequence[int], index: int = 0) -> np.ndarray:
 def make_model_input(model_path: str | os.PathLike, name: str, shape: Sequence[int], index: int, *,
                      is_float32: bool) -> np.ndarray:
     """The input to bind for `name`: `make_input` for a float32 input (every mnbench model); for other types
-    (a user's ONNX file) what `mnbench.model_inputs` says the graph takes, seeded alike, or a MnbenchError."""
+    (a user's ONNX file) what `mnbench.graph.inputs` says the graph takes, seeded alike, or a MnbenchError."""
     if is_float32:
         return make_input(shape, index)
     path = os.fspath(model_path)

@@ -20,10 +20,10 @@ import onnxruntime as ort
 from mnbench import paths
 from mnbench.backends import openvino_ep_plugin
 from mnbench.backends.base import BenchSession, concrete_shape, make_model_input
-from mnbench.backends.kernels import KernelProfile
+from mnbench.graph.kernels import KernelProfile
 from mnbench.backends.ort_quantize import optimized_graph_kernels
 from mnbench.backends.ort_trace import ort_kernel_times, read_ort_trace
-from mnbench.devices import DeviceInfo, ort_build, prepare_gpu_libraries
+from mnbench.devices.registry import DeviceInfo, ort_build, prepare_gpu_libraries
 from mnbench.errors import MnbenchError, exception_text
 
 # Inferences a session makes while it opens (the check run), before any of the caller's.
@@ -185,7 +185,7 @@ class OnnxRuntimeSession(BenchSession):
             raise MnbenchError(f"{device.name}: first inference of {model_path} failed: {exc}") from None
         quantization = None
         if precision == "int8":
-            from mnbench.precision_readback import precision_that_ran  # loads the cost model: int8 runs only
+            from mnbench.graph.readback import precision_that_ran  # loads the cost model: int8 runs only
 
             quantization = _int8_readback(device, model_path, threads, free_dims)
             effective_precision = precision_that_ran(quantization, "fp32") if quantization else precision
@@ -324,7 +324,7 @@ def _int8_readback(device: DeviceInfo, model_path: Path, threads: int, free_dims
 @functools.lru_cache(maxsize=64)
 def _cpu_int8_readback(path: str, mtime_ns: int, size: int, threads: int, free_dims: tuple) -> dict:
     # Once per file and settings: every repetition opens fresh sessions of the same file.
-    from mnbench.precision_readback import int8_readback
+    from mnbench.graph.readback import int8_readback
 
     options = ort_session_options("cpu", threads=threads, free_dims=dict(free_dims))
     return int8_readback(optimized_graph_kernels(Path(path), options), path,

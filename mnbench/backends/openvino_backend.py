@@ -14,10 +14,10 @@ import numpy as np
 import openvino as ov
 
 from mnbench.backends.base import BenchSession, concrete_shape, make_model_input
-from mnbench.backends.kernels import KernelProfile
+from mnbench.graph.kernels import KernelProfile
 from mnbench.backends.openvino_counters import (RUNNING_MEAN_PLUGINS, counters_ms, kernel_times, mean_of_measured,
                                                runtime_kernels, untruncated_mean_ms)
-from mnbench.devices import DeviceInfo, openvino_core
+from mnbench.devices.registry import DeviceInfo, openvino_core
 from mnbench.errors import MnbenchError, exception_text
 
 # Inferences a session makes while it opens (the check run), before any of the caller's.
@@ -112,7 +112,7 @@ class OpenVinoSession(BenchSession):
         effective = MNBENCH_PRECISION.get(effective, effective)
         quantization = None
         if precision == "int8":
-            from mnbench.precision_readback import int8_readback, precision_that_ran  # int8 runs only
+            from mnbench.graph.readback import int8_readback, precision_that_ran  # int8 runs only
 
             quantization = int8_readback(runtime_kernels(self._compiled), model_path,
                                          source="openvino execution graph (runtimePrecision per node)")

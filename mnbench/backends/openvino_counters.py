@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mnbench.backends.kernels import ConvGeometry, KernelTime
+from mnbench.graph.kernels import ConvGeometry, KernelTime
 
 # Kernel-name suffixes (exec_type) -> mnbench precision names.
 _OV_EXEC_PRECISION = re.compile(r"_(f32|fp32|bf16|f16|fp16|i8|u8|int8)$", re.IGNORECASE)

@@ -1,14 +1,14 @@
 """A session on ONNX Runtime's OpenVINO execution provider (`EP_NAME`) as a plugin library
 (`pip install 'mnbench[openvino-ep]'`): the provider added for the OpenVINO device the plugin offers
-(`mnbench.devices_openvino_ep` finds the devices). The `onnxruntime-openvino` build, where present, is used as before.
+(`mnbench.devices.openvino_ep` finds the devices). The `onnxruntime-openvino` build, where present, is used as before.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mnbench import devices_openvino_ep as discovery
-from mnbench.devices_openvino_ep import EP_NAME
+from mnbench.devices import openvino_ep as discovery
+from mnbench.devices.openvino_ep import EP_NAME
 
 
 def uses_plugin(ort: Any) -> bool:

@@ -1,4 +1,4 @@
-"""The calls into `onnxruntime.quantization` (mnbench.quantize decides the settings and owns the cache), and the
+"""The calls into `onnxruntime.quantization` (mnbench.int8.quantize decides the settings and owns the cache), and the
 optimized graph ONNX Runtime really runs, read back for what ran in int8.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from mnbench.backends.kernels import KernelTime
+from mnbench.graph.kernels import KernelTime
 from mnbench.errors import MnbenchError, exception_text
 
 # Kernels of ORT's optimized graph that compute in integers (QDQ Conv/Gemm/MatMul fused by the CPU provider).
@@ -44,7 +44,7 @@ def _reader(feeds: dict[str, list[np.ndarray]]) -> Any:
 
 def quantize_static_qdq(source: Path, target: Path, settings: dict[str, Any],
                         feeds: dict[str, list[np.ndarray]]) -> None:
-    """`quant_pre_process` then `quantize_static` of `source` into `target`, with mnbench.quantize's settings."""
+    """`quant_pre_process` then `quantize_static` of `source` into `target`, with mnbench.int8.quantize's settings."""
     # Imported here: onnxruntime.quantization takes a second to import, and only quantizing needs it.
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mnbench.backends.kernels import ConvGeometry, KernelTime
+from mnbench.graph.kernels import ConvGeometry, KernelTime
 from mnbench.errors import MnbenchError
 
 # Element types in the trace -> mnbench precision names.

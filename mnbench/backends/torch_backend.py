@@ -27,7 +27,7 @@ import torch
 from mnbench.backends.base import BenchSession, make_input
 from mnbench.backends.torch_graph import network_for
 from mnbench.backends.torch_info import cuda_info, set_tf32, tf32_state
-from mnbench.devices import DeviceInfo
+from mnbench.devices.registry import DeviceInfo
 from mnbench.errors import MnbenchError, exception_text
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -32,12 +32,13 @@ def ablate(
     """Measure each ablated net interleaved with the published one (same rounds, with repetitions); print per change
     the cost deltas, the latency change with its 95 % interval, the papers' claim and a verdict on this device."""
     from mnbench import results
-    from mnbench.ablate import ablation_groups, resolve_ablations, run_ablations
+    from mnbench.ablate.run import ablation_groups, resolve_ablations, run_ablations
     from mnbench.cli.run_cmd import _check_writable, _run_with_progress
     from mnbench.cli.run_cmd import parse_threads
-    from mnbench.devices import resolve_devices
+    from mnbench.devices.registry import resolve_devices
     from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, ablation_rows, display_rows
-    from mnbench.runner import MeasureSettings, RunInterrupted, RunPlan, default_output_path
+    from mnbench.measure.run import MeasureSettings, RunInterrupted, RunPlan
+    from mnbench.paths import default_run_output
 
     if fmt not in FORMATS:
         raise MnbenchError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -48,7 +49,7 @@ def ablate(
                    threads=parse_threads(threads),
                    measure=MeasureSettings(repetitions=repetitions, max_time_s=max_time),
                    with_peak=False)  # no roofline reads an ablate file
-    output = output or default_output_path(reports_dir, suffix="-ablate")
+    output = output or default_run_output(reports_dir, suffix="-ablate")
     _check_writable(output)
     try:
         doc = run_ablations(plan, models_dir=models_dir, reports_dir=reports_dir,

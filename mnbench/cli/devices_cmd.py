@@ -12,7 +12,7 @@ from mnbench.cli.common import Format, render
 
 def devices(fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table) -> None:
     """List the devices mnbench knows and whether each is available on this machine."""
-    from mnbench.devices import list_devices
+    from mnbench.devices.registry import list_devices
 
     rows = [asdict(d) for d in list_devices()]
     for row in rows:

@@ -27,7 +27,7 @@ def models(
 ) -> None:
     """List each arch's separable network and its standard-convolution twin: parameters, MACs, MAC share per category."""
     from mnbench.archs import CONVERSION_RULE
-    from mnbench.catalog import model_table
+    from mnbench.artifacts.catalog import model_table
 
     archs = parse_archs(arch)
     if ablation == "list":
@@ -79,7 +79,7 @@ def _ablation_archs(name: str) -> tuple[str, ...]:
 
 def _show_ablations(archs: list[str], fmt: Format) -> None:
     """Every ablation of the archs with each claim about it (figures: ablated minus published, as the source states)."""
-    from mnbench.catalog import ablation_table
+    from mnbench.artifacts.catalog import ablation_table
 
     rows = ablation_table(archs)
     if fmt is Format.json:
@@ -132,7 +132,7 @@ def export(
     models_dir: ModelsDirOpt = None,
 ) -> None:
     """Export one model to ONNX (validated, cached) and print its path as the last line."""
-    from mnbench.export import export_model
+    from mnbench.artifacts.export import export_model
 
     config = ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution, batch=batch,
                          dynamic_batch=dynamic_batch, ablation=ablation)

@@ -24,8 +24,8 @@ def peak(
     """Measure each device's attainable GMAC/s (the best of three large dense conv chains), memory bandwidth
     (GB/s: 256 MiB streaming ops, bytes read + written) and cost per layer (µs: chains of tiny convs); store
     them in reports/peaks/<host>.json."""
-    from mnbench.devices import resolve_devices
-    from mnbench.peak import measure_peak, save_peak
+    from mnbench.devices.registry import resolve_devices
+    from mnbench.roofline.peak import measure_peak, save_peak
 
     peaks = []
     for info in resolve_devices(device):

@@ -32,8 +32,8 @@ def predict(
 ) -> None:
     """Predict each arch's latency and roofline speedup on a device from its peak GMAC/s, bandwidth and cost
     per layer: time per layer = max(MACs / peak, bytes / bandwidth) + overhead. A prediction, not a measurement."""
-    from mnbench.predict import load_spec, predict_rows, this_machine
-    from mnbench.roofline import bytes_per_element
+    from mnbench.roofline.predict import load_spec, predict_rows, this_machine
+    from mnbench.roofline.model import bytes_per_element
 
     bytes_per_element(precision)
     roofs = this_machine(device, precision=precision, reports_dir=reports_dir) if spec == "this" else load_spec(spec)

@@ -37,14 +37,14 @@ def profile(
     """Profile one model on one device: MAC share against time share per operator category."""
     if (arch is None) == (model is None):
         raise MnbenchError("give --arch or --model (one of them)")
-    from mnbench.devices import resolve_device
-    from mnbench.export import export_model
+    from mnbench.devices.registry import resolve_device
+    from mnbench.artifacts.export import export_model
     from mnbench.profiling import profile_model, save_profiles
-    from mnbench.quantize import for_precision
+    from mnbench.int8.quantize import for_precision
 
     target = resolve_device(device)  # a wrong device fails before the export, not after
     if model is not None:
-        from mnbench.user_models import load_user_models
+        from mnbench.artifacts.user_models import load_user_models
 
         (exported,) = load_user_models([model], labels=[label] if label else (), batch=batch)
         config = exported.config
@@ -54,7 +54,7 @@ def profile(
         config = ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution, batch=batch)
         with status(f"Exporting {config.slug}", enabled=fmt is Format.table) as show:
             exported = export_model(config, models_dir=models_dir, progress=show)
-            exported = for_precision(exported, precision)  # int8: the quantized file (mnbench.quantize)
+            exported = for_precision(exported, precision)  # int8: the quantized file (mnbench.int8.quantize)
     result = profile_model(exported, target, batch=batch, precision=precision, threads=threads,
                            iterations=iterations, models_dir=models_dir)
     saved = save_profiles([result], reports_dir=reports_dir) if save else None

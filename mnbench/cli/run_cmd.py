@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mnbench.cli.common import (BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, ResolutionOpt, WidthOpt,
                                 parse_archs, parse_numbers, print_json, render, stderr, stdout)
-from mnbench import stability
+from mnbench.measure import stability
 from mnbench.errors import MnbenchError
 
 VARIANT_CHOICES = {"both": ("separable", "standard"), "separable": ("separable",), "standard": ("standard",)}
@@ -44,8 +44,9 @@ def run(
     """Measure each arch's separable net against its standard twin on each device: theoretical and realized speedup,
     its 95 % interval, the share of the saving kept and what bounds it; write a result file."""
     from mnbench import results
-    from mnbench.devices import resolve_devices
-    from mnbench.runner import MeasureSettings, RunInterrupted, RunPlan, default_output_path
+    from mnbench.devices.registry import resolve_devices
+    from mnbench.measure.run import MeasureSettings, RunInterrupted, RunPlan
+    from mnbench.paths import default_run_output
 
     if variant not in VARIANT_CHOICES:
         raise MnbenchError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANT_CHOICES)}")
@@ -59,7 +60,7 @@ def run(
         with_reference=for_check, with_controls=for_check, with_peak=peak,
         torch_options={k: True for k, on in (("cuda_graph", cuda_graph), ("channels_last", channels_last)) if on},
     )
-    output = output or default_output_path(reports_dir)
+    output = output or default_run_output(reports_dir)
     _check_writable(output)
     try:
         doc = _run_with_progress(plan, models_dir, reports_dir)
@@ -80,7 +81,8 @@ def run(
     render(rows, fmt, SUMMARY_COLUMNS, title="mnbench run", compact=True)
     if fmt is Format.table:
         stdout.print("[dim]" + "\n".join(textwrap.wrap(SUMMARY_LEGEND, 100)) + "[/dim]", highlight=False)
-    stdout.print(f"[dim]{stability.machine_line(doc)}\n{_what_ran(doc['records'])}[/dim]", highlight=False)
+    lines = textwrap.wrap(stability.machine_line(doc), 100) + _what_ran(doc["records"]).splitlines()
+    stdout.print("[dim]" + "\n".join(lines) + "[/dim]", highlight=False)
     for line in warnings:
         stderr.print(f"warning: {line}", highlight=False, soft_wrap=True)
     print(output)
@@ -88,7 +90,7 @@ def run(
 
 def parse_threads(spec: str) -> int:
     """--threads: a positive number, or 'all' (the physical cores this process may use)."""
-    from mnbench.devices import physical_cores
+    from mnbench.host.facts import physical_cores
 
     if spec.strip().lower() == "all":
         return physical_cores()
@@ -102,12 +104,12 @@ def parse_threads(spec: str) -> int:
 
 
 def _user_models(paths: list[Path] | None, labels: list[str] | None, pair: str | None, batch: int) -> list:
-    """The --model files, validated and costed (mnbench.user_models); [] without --model."""
+    """The --model files, validated and costed (mnbench.artifacts.user_models); [] without --model."""
     if not paths:
         if labels or pair:
             raise MnbenchError("--label and --pair name --model files; give the files with --model")
         return []
-    from mnbench.user_models import load_user_models
+    from mnbench.artifacts.user_models import load_user_models
 
     return load_user_models(paths, labels=labels or (), pair=pair, batch=batch)
 
@@ -126,7 +128,7 @@ def _check_writable(output: Path) -> None:
 
 
 def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
-    from mnbench.runner import run_plan
+    from mnbench.measure.run import run_plan
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
                TimeElapsedColumn())

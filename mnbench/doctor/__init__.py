@@ -4,7 +4,7 @@
     diagnosis["fit"]        # no finding is unfit
     diagnosis["findings"]   # [{"name", "status", "seen", "why", "what_to_do", "command", "values"}]
 
-Every check reads the machine through `mnbench.host` without root (`Host` moves the /proc and /sys it reads, for
+Every check reads the machine through `mnbench.host.facts` without root (`Host` moves the /proc and /sys it reads, for
 tests; steal, load and memory come from psutil, on the live machine only); where a fix needs root, the finding
 carries the command, which mnbench never runs. The checks are in `cpu_checks` and `system_checks`, the
 stability probe in `probe`.
@@ -17,11 +17,11 @@ import platform
 import socket
 from typing import Any, Callable
 
-from mnbench import host as host_facts
+from mnbench.host import facts as host_facts
 from mnbench.doctor import cpu_checks, probe, system_checks
 from mnbench.doctor.finding import OK, STATUSES, UNFIT, UNKNOWN, WARN, Finding
 from mnbench.errors import MnbenchError
-from mnbench.host import Host
+from mnbench.host.facts import Host
 
 __all__ = ["OK", "STATUSES", "UNFIT", "UNKNOWN", "WARN", "Finding", "Host", "diagnose"]
 
@@ -44,7 +44,7 @@ def diagnose(*, device: str = "cpu", probe_time_s: float = 10.0, with_probe: boo
             raise MnbenchError(f"--probe-time must be at least {probe.MIN_PROBE_TIME_S:g} s, got {probe_time_s:g}")
         if threads is not None and threads <= 0:
             raise MnbenchError(f"threads must be a positive integer, got {threads}")
-        from mnbench.devices import resolve_device
+        from mnbench.devices.registry import resolve_device
 
         probe_device = resolve_device(device)  # before a second is spent: a wrong name is a usage error
     findings = [check(host) for check in (cpu_checks.check_cpu, cpu_checks.check_governor, cpu_checks.check_boost,

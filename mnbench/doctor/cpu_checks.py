@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding, format_cpu_list, parse_cpu_list
-from mnbench.host import Host, cgroup_cpu_quota, cpu_flags, cpu_model, cpuinfo, quota_threads
+from mnbench.host.facts import Host, cgroup_cpu_quota, cpu_flags, cpu_model, cpuinfo, quota_threads
 
 CPU_DIR = "devices/system/cpu"
 # The flags that decide which kernels ONNX Runtime and OpenVINO pick; names as /proc/cpuinfo spells them.
@@ -138,7 +138,7 @@ def check_cgroup(host: Host) -> Finding:
                        what_to_do="give the container or unit at least one whole CPU (e.g. `docker update --cpus 2 "
                                   "<container>` or `sudo systemctl set-property <unit> CPUQuota=200%`)")
     if allowed and cpus < len(allowed) and quota_threads(quota) > cpus:
-        # mnbench's default threads (`mnbench.host.quota_threads`) round the quota up: more threads than it allows.
+        # mnbench's default threads (`mnbench.host.facts.quota_threads`) round the quota up: more threads than it allows.
         return Finding(name="cgroup CPU limit", status=UNFIT, seen=seen, why=why, values=values,
                        what_to_do=f"run with --threads {threads_fit} (a whole number of CPUs within the quota), or "
                                   "raise the quota to whole CPUs",

@@ -1,4 +1,4 @@
-"""What one check of `mnbench doctor` found; the machine it reads is a `mnbench.host.Host` (/proc and /sys under
+"""What one check of `mnbench doctor` found; the machine it reads is a `mnbench.host.facts.Host` (/proc and /sys under
 injectable roots)."""
 
 from __future__ import annotations

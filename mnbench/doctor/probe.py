@@ -34,8 +34,8 @@ def run_probe(device: Any, *, probe_time_s: float, threads: int | None = None,
               on_run: Callable[[int, int], object] = lambda i, n: None) -> dict[str, Any]:
     """Measure the reference on `device` (fp32) in short runs of one session, each its own measurement with its
     own short warm-up; the per-run medians, what ran, and the best reference p50 this host has recorded."""
-    from mnbench.measure import measure_single
-    from mnbench.reference import REFERENCE_NAME, open_reference
+    from mnbench.measure.loop import measure_single
+    from mnbench.measure.reference import REFERENCE_NAME, open_reference
 
     runs, run_s = probe_plan(probe_time_s)
     medians = []
@@ -55,12 +55,12 @@ def run_probe(device: Any, *, probe_time_s: float, threads: int | None = None,
 
 def _host_best(device: str, info: dict[str, Any], reports_dir, median_ms: float) -> dict[str, Any] | None:
     """The best reference p50 this host's probes have recorded with the same setup, this probe's median included
-    (it is recorded: `mnbench.host_history`)."""
+    (it is recorded: `mnbench.host.history`)."""
     import socket
 
-    from mnbench import host_history
-    from mnbench.machine import cpu_model
-    from mnbench.reference import REFERENCE_NAME
+    from mnbench.host import history as host_history
+    from mnbench.host.machine import cpu_model
+    from mnbench.measure.reference import REFERENCE_NAME
 
     key = {"hostname": socket.gethostname(), "cpu_model": cpu_model(), "device": device, "runtime": info.get("runtime"),
            "runtime_version": info.get("runtime_version"), "precision": info.get("precision"),

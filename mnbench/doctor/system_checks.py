@@ -7,13 +7,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mnbench import machine_state
+from mnbench.host import load as machine_state
 from mnbench.doctor.finding import OK, UNFIT, UNKNOWN, WARN, Finding
-from mnbench.host import Host, busiest_processes, logical_cpus
-from mnbench.stability import STEAL_LIMIT
+from mnbench.host.facts import Host, busiest_processes, logical_cpus
+from mnbench.measure.stability import STEAL_LIMIT
 
 # Steal: the share of CPU time the hypervisor gave to other guests. Over 5 % every timing stretches unpredictably
-# (the limit `mnbench run` warns at, mnbench.stability.STEAL_LIMIT); a trace of it is common on shared VMs.
+# (the limit `mnbench run` warns at, mnbench.measure.stability.STEAL_LIMIT); a trace of it is common on shared VMs.
 STEAL_UNFIT = STEAL_LIMIT
 STEAL_WARN = 0.01
 # Busy: the share of all CPUs' time other processes used while doctor slept (it includes no benchmark of ours).
@@ -111,7 +111,7 @@ def check_transparent_hugepages(host: Host) -> Finding:
 
 
 def check_memory(memory: dict[str, int] | None) -> Finding:
-    """`memory`: `mnbench.host.memory()`, {"total", "available"} in bytes, or None where it cannot be read."""
+    """`memory`: `mnbench.host.facts.memory()`, {"total", "available"} in bytes, or None where it cannot be read."""
     why = ("with little memory available the kernel reclaims page cache and swaps during the run: page faults "
            "land in timed calls")
     if not memory:

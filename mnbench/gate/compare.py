@@ -17,8 +17,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mnbench import repetitions, results
-from mnbench.control import control_entry, one_workload_at_baseline, own_control
+from mnbench import results
+from mnbench.stats import repetitions
+from mnbench.measure.control import control_entry, one_workload_at_baseline, own_control
 from mnbench.errors import MnbenchError
 from mnbench.gate.matching import (MODEL_KEY_FIELDS, SETTING_FIELDS, check_machine_compatible,  # noqa: F401
                                    check_settings_compatible, match_records, model_key, record_name)
@@ -42,8 +43,8 @@ IMPROVEMENT = "improvement"
 INCONCLUSIVE = "inconclusive"
 MISSING = "missing"
 VERDICTS = (REGRESSION, INCONCLUSIVE, MISSING, IMPROVEMENT, PASS)
-CONTROL = "control"  # normalised by the model file's control (mnbench.control)
-REFERENCE = "reference"  # by the machine-speed reference network (mnbench.reference)
+CONTROL = "control"  # normalised by the model file's control (mnbench.measure.control)
+REFERENCE = "reference"  # by the machine-speed reference network (mnbench.measure.reference)
 
 def use_normalisation(base: RoundValues, now: RoundValues, slope_uncertainty: float = SLOPE_UNCERTAINTY) -> bool:
     """Whether dividing by the reference makes the change estimate more precise (the rule in the module doc)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from mnbench.errors import MnbenchError
-from mnbench.machine import machine_fingerprint
+from mnbench.host.machine import machine_fingerprint
 
 # What a model is, for matching baseline and current records; precision and threads must then agree too.
 MODEL_KEY_FIELDS = ("arch", "variant", "width", "resolution", "batch", "device", "runtime")

@@ -5,7 +5,7 @@ by side in one process (`check_paired`), each until the change's CI is narrow en
 change's CI (`Comparison.precise_enough`), which also depends on the baseline. So it measures in short slices and
 checks its rule between them. Each slice is a repetition, as in `mnbench run`: fresh sessions, their warm-up, a
 `measure_interleaved` call. A session that is slow for its whole life is then between-repetition variance on both
-sides of the comparison, never a false regression or a masked one (`mnbench.repetitions.pooled_difference`).
+sides of the comparison, never a false regression or a masked one (`mnbench.stats.repetitions.pooled_difference`).
 """
 
 from __future__ import annotations
@@ -22,20 +22,21 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Mapping
 
 
-from mnbench import measure, results
+from mnbench import results
+from mnbench.measure import loop as measure
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
 from mnbench.gate.compare import (DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, REGRESSION, Comparison, GateReport,
                                   check_machine_compatible, check_settings_compatible, check_threshold,
                                   compare_records, compare_results, decide, merge_extension, paired_change,
                                   record_name, round_values)
-from mnbench.control import find_model_file, open_control, own_control
-from mnbench.measure import Measurement
-from mnbench.recording import (REFERENCE_WORKLOAD, control_companion, control_workload, make_record,
+from mnbench.measure.control import find_model_file, open_control, own_control
+from mnbench.measure.loop import Measurement
+from mnbench.measure.records import (REFERENCE_WORKLOAD, control_companion, control_workload, make_record,
                                reference_companion, series_of)
-from mnbench.reference import open_reference
+from mnbench.measure.reference import open_reference
 from mnbench.results import Record
-from mnbench.stats import summarize
+from mnbench.stats.samples import summarize
 
 MODEL = "model"
 EXTENSION_SEED_OFFSET = 1000  # an extension shuffles its rounds differently from the first measurement
@@ -56,7 +57,7 @@ class GateSettings:
     # shorter repetitions beat fewer, longer ones as long as each keeps a few rounds.
     slice_s: float = 1.0
     # Per workload and round, as `mnbench run` measures. Shorter blocks give more rounds, but a block much shorter
-    # than the neighbours' thread spin-down (50-90 ms, see mnbench.measure) is mostly transient: with two sessions
+    # than the neighbours' thread spin-down (50-90 ms, see mnbench.measure.loop) is mostly transient: with two sessions
     # of v2 1.0/224 the per-round model/control ratio's standard error over 12 s was 0.04-0.06 at 0.05 s and 0.010 at
     # 0.1 s; for v1 0.25/96, 0.009 either way.
     round_s: float = 0.1
@@ -143,12 +144,12 @@ def remeasure_group(baselines: list[dict[str, Any]], settings: GateSettings, *,
                     ) -> list[dict[str, Any]]:
     """Export each baseline record's model with today's code, run them with the same device, precision, threads and
     batch, measure them interleaved with the reference (on that device, precision and threads too) and with the
-    controls (`mnbench.control`: the baseline's own file when it is at hand, and today's file), in repetitions
+    controls (`mnbench.measure.control`: the baseline's own file when it is at hand, and today's file), in repetitions
     with fresh sessions, until every change is precise enough; return the new records (as `mnbench run` writes
     them), in order."""
-    from mnbench.devices import resolve_device
-    from mnbench.export import DEFAULT_OPSET, export_model
-    from mnbench.quantize import for_precision
+    from mnbench.devices.registry import resolve_device
+    from mnbench.artifacts.export import DEFAULT_OPSET, export_model
+    from mnbench.int8.quantize import for_precision
 
     device = resolve_device(baselines[0]["device"])
     exported = [for_precision(export_model(model_config(b), models_dir=models_dir, progress=False,
@@ -181,7 +182,7 @@ TORCH_SWITCHES = ("cuda_graph", "channels_last")  # what `mnbench run --cuda-gra
 def session_options(record: dict[str, Any], device) -> dict[str, bool] | None:
     """The per-session switches a torch record ran with, so today's session runs as the baseline's did (a CUDA
     graph re-measured without its graph would be another workload); None for other runtimes, which have none."""
-    from mnbench.devices import TORCH
+    from mnbench.devices.registry import TORCH
 
     if getattr(device, "runtime", None) != TORCH:
         return None
@@ -266,8 +267,8 @@ def check_baseline(baseline_doc: dict[str, Any], settings: GateSettings = GateSe
     MnbenchError, before anything is measured, when the baseline is from an incompatible machine or names a device
     this machine lacks.
     """
-    from mnbench.devices import resolve_device
-    from mnbench.machine import machine_info
+    from mnbench.devices.registry import resolve_device
+    from mnbench.host.machine import machine_info
 
     baseline_records = baseline_doc["records"]
     if not baseline_records:
@@ -311,7 +312,7 @@ def check_paired(baseline_model: str | os.PathLike, model: str | os.PathLike, de
     `model` over `baseline_model`. Machine drift hits both alike within each round, so it cancels completely. An
     undecided change is measured as long again and judged on all of it, as in `check_baseline`."""
     from mnbench.backends import open_session
-    from mnbench.devices import resolve_device
+    from mnbench.devices.registry import resolve_device
 
     resolved = resolve_device(device)
     old_path, new_path = Path(baseline_model), Path(model)

@@ -8,8 +8,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from mnbench import repetitions
-from mnbench.control import control_entry
+from mnbench.stats import repetitions
+from mnbench.measure.control import control_entry
 from mnbench.errors import MnbenchError
 from mnbench.gate.matching import record_name
 
@@ -45,7 +45,7 @@ def _log_round_values(chunks: Iterable[np.ndarray]) -> np.ndarray:
 
 def round_values(record: dict[str, Any], control: str | None = None) -> RoundValues:
     """The per-round values of one record (see the module doc), normalised by the machine-speed reference or, with
-    `control` (a model file's sha256), by that file's control measured in the record's rounds (`mnbench.control`); no usable
+    `control` (a model file's sha256), by that file's control measured in the record's rounds (`mnbench.measure.control`); no usable
     normaliser gives `reference=None`. MnbenchError if the record's rounds are inconsistent."""
     samples = record["samples_ms"]
     if any(not s > 0 for s in samples):

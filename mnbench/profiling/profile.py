@@ -14,11 +14,11 @@ import onnx
 from mnbench import paths, results
 from mnbench.backends import KernelProfile, open_session
 from mnbench.config import ModelConfig
-from mnbench.cost import ModelCost, count_cost
-from mnbench.devices import DeviceInfo, resolve_device
+from mnbench.graph.cost import ModelCost, count_cost
+from mnbench.devices.registry import DeviceInfo, resolve_device
 from mnbench.errors import MnbenchError
-from mnbench.machine import machine_info
-from mnbench.profiling.attribution import Attribution, GraphIndex, attribute_kernels, effective_precision
+from mnbench.host.machine import machine_info
+from mnbench.graph.attribution import Attribution, GraphIndex, attribute_kernels, effective_precision
 from mnbench.profiling.table import build_profile
 
 DEFAULT_ITERATIONS = 50
@@ -40,7 +40,7 @@ def profile_model(
 ) -> dict[str, Any]:
     """Profile one model on one device; the result file's `profiles` entry (times: mean per inference).
 
-    `exported_or_path` is a `mnbench.export.ExportedModel` (its config and cost are used) or an ONNX file path
+    `exported_or_path` is a `mnbench.artifacts.export.ExportedModel` (its config and cost are used) or an ONNX file path
     (costed here; arch, variant, width and resolution are then None).
     """
     if iterations <= 0 or warmup < 0:
@@ -59,7 +59,7 @@ def profile_model(
     table = build_profile(attributions, cost, total_time_ms=measured.total_time_ms,
                           samples_per_graph_mac=batch if _batch_is_symbolic(model) else 1)
     if precision == "int8":  # which categories' time ran in int8 kernels
-        from mnbench.precision_readback import int8_time_share_by_category
+        from mnbench.graph.readback import int8_time_share_by_category
 
         shares = int8_time_share_by_category(attributions)
         for category in table["categories"]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Mapping
 
-from mnbench.cost import ModelCost
+from mnbench.graph.cost import ModelCost
 from mnbench.errors import MnbenchError
-from mnbench.profiling.attribution import Attribution
+from mnbench.graph.attribution import Attribution
 
 OVERHEAD_NODE = "(runtime overhead)"
 

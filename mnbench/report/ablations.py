@@ -4,7 +4,7 @@ An ablate result file holds, per device and setting, the published separable net
 nets, measured in the same rounds of each repetition; its `ablate` section holds every model's cost. A row is one
 (change, claim): the cost deltas (changed minus published), the latency change with its 95 % rerun interval from
 `repetitions.speedup` (paired by repetition: the two nets ran in the same rounds), and the claim's verdict
-(`mnbench.ablation_claims`). Arch-against-arch rows (V2 against V1, V3-Large against V2) compare published nets
+(`mnbench.ablate.claims`). Arch-against-arch rows (V2 against V1, V3-Large against V2) compare published nets
 measured in different groups: two independent estimates.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 
-from mnbench import repetitions
-from mnbench.ablation_claims import ARCH_COMPARISONS, NO_CLAIM, RULE_LEGEND, TOLERANCE, ClaimTest, claim_tests
+from mnbench.stats import repetitions
+from mnbench.ablate.claims import ARCH_COMPARISONS, NO_CLAIM, RULE_LEGEND, TOLERANCE, ClaimTest, claim_tests
 from mnbench.archs.ablations import ABLATIONS, SURVEY
 from mnbench.report.columns import Column, _number_or_text, ms, plain
 
@@ -75,10 +75,12 @@ def _change(changed: Mapping[str, Any], published: Mapping[str, Any], costs: Map
         cost = costs.get((record.get("model") or {}).get("slug")) or {}
         return cost.get("other_flops")
 
-    if by_round:  # measured in the same rounds: paired by repetition
-        estimate = repetitions.speedup([(changed, published)])
-    else:  # two published nets of different groups (each may have its own number of repetitions): independent
+    same_passes = len(repetitions.repetition_values(changed)) == len(repetitions.repetition_values(published))
+    if by_round or same_passes:  # the same rounds, or at least the same passes: each repetition's ratio
+        estimate, paired_by = repetitions.speedup([(changed, published)]), "round" if by_round else "repetition"
+    else:  # published nets of different groups that stopped after different numbers of passes: independent
         estimate = repetitions.quotient(repetitions.latency([changed]), repetitions.latency([published]))
+        paired_by = "none"
     flops = (other_flops(changed), other_flops(published))
     return {
         **{k: published[k] for k in _SETTING}, "width": float(published["width"]),
@@ -90,7 +92,7 @@ def _change(changed: Mapping[str, Any], published: Mapping[str, Any], costs: Map
         "latency_change": estimate.point - 1,
         "latency_change_ci": _minus_one(estimate.interval), "latency_change_mean_ci": _minus_one(estimate.mean_ci),
         "repetitions": estimate.repetitions,
-        "paired_by": "repetition" if by_round else "none",
+        "paired_by": paired_by,
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mnbench import repetitions
+from mnbench.stats import repetitions
 from mnbench.errors import MnbenchError
 from mnbench.report.pairs import Report, SourcedRecord
 

@@ -17,13 +17,15 @@ from typing import Any, Iterable, Mapping
 
 import math
 
-from mnbench import repetitions, results, stability
+from mnbench import results
+from mnbench.stats import repetitions
+from mnbench.measure import stability
 from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
 from mnbench.paths import runs_dir
 from mnbench.report.roofline_pairs import roofline_fields, with_predicted_shares
 from mnbench.report import ablations, precision_pairs
-from mnbench.user_pairs import SLOTS, user_pair
+from mnbench.artifacts.user_pairs import SLOTS, user_pair
 
 # Every row carries these keys, in this order (json keeps them, csv and markdown show them as columns).
 ROW_FIELDS = (

@@ -1,6 +1,6 @@
 """The roofline prediction beside each pair's theoretical and realized speedup, and per category beside profiles.
 
-A pair gets `roofline_speedup` (`mnbench.roofline`: predicted time standard / separable) and `roofline_error`
+A pair gets `roofline_speedup` (`mnbench.roofline.model`: predicted time standard / separable) and `roofline_error`
 (roofline_speedup / realized - 1) when two things are at hand:
 - the device's roofs: the result file's peak when it has `gbytes_per_s` and `layer_overhead_us`, else this
   machine's peaks file (reports/peaks/<host>.json) when the result was measured on this host;
@@ -18,9 +18,9 @@ from typing import Any, Mapping
 
 import onnx
 
-from mnbench.cost import count_cost
+from mnbench.graph.cost import count_cost
 from mnbench.errors import MnbenchError
-from mnbench.roofline import Prediction, Roofs, fused_activations, predict, roofline_speedup
+from mnbench.roofline.model import Prediction, Roofs, fused_activations, predict, roofline_speedup
 
 NO_ROOFLINE = {"roofline_speedup": None, "roofline_error": None, "roofline": None}
 
@@ -49,7 +49,7 @@ def device_roofs(record: Mapping[str, Any], peak: Mapping[str, Any] | None,
     """The roofs of the record's device: from the result file's peak, else this host's peaks file."""
     roofs = Roofs.from_peak(peak, name=record["device"]) if peak else None
     if roofs is None and machine.get("hostname") == socket.gethostname():
-        from mnbench.peak import load_peak  # reads this host's peaks file only
+        from mnbench.roofline.peak import load_peak  # reads this host's peaks file only
 
         stored = load_peak(record["device"], precision=record["precision"], threads=record.get("threads"))
         roofs = Roofs.from_peak(stored, name=record["device"]) if stored else None

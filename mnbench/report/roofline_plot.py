@@ -1,7 +1,7 @@
 """The roofline plot: attainable GMAC/s against arithmetic intensity, both roofs, each model's categories as points.
 
 A point is one operator category of one model variant: x = its MACs / bytes moved, y = its MACs / predicted time
-(`mnbench.roofline`, overhead included, so a point sits on or below the roofs). Colour: the category; filled
+(`mnbench.roofline.model`, overhead included, so a point sits on or below the roofs). Colour: the category; filled
 circle: separable; open square: standard; text: the arch. Labels are placed by a small greedy search around
 each point that keeps them off every other label, every point and the axes' edges; a label with no free place
 is left out and listed under the plot. Categories without MACs (activations, adds) have no intensity to plot.

@@ -1,0 +1,1 @@
+"""The devices mnbench knows (registry) and how each runtime's devices are found."""

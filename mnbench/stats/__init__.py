@@ -1,0 +1,1 @@
+"""Statistics: over one series of samples (samples), over repetitions and runs (repetitions)."""
