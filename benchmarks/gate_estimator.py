@@ -36,7 +36,7 @@ from mnbench.gate.remeasure import GateSettings, remeasure_group
 from mnbench.gate.rounds import round_values
 from mnbench.gate.statistics import mean_variance, paired_change, t_ppf
 from mnbench.host.machine import machine_info
-from mnbench.measure.run import MeasureSettings, RunPlan, run_plan
+from mnbench.run.plan import MeasureSettings, RunPlan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIDENCE = 0.95

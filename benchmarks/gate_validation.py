@@ -56,7 +56,7 @@ from mnbench.gate.remeasure import GateSettings, check_baseline
 from mnbench.host.machine import machine_info
 from mnbench.measure.loop import measure_interleaved
 from mnbench.results import LEGACY_CONTROLS_KEY
-from mnbench.measure.run import MeasureSettings, RunPlan, run_plan
+from mnbench.run.plan import MeasureSettings, RunPlan, run_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "gate_validation.md"

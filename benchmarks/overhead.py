@@ -52,7 +52,7 @@ from mnbench.devices.registry import default_threads
 from mnbench.errors import MnbenchError
 from mnbench.artifacts.export import export_model
 from mnbench.measure.loop import measure_single
-from mnbench.measure.run import MeasureSettings
+from mnbench.run.plan import MeasureSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "overhead.md"

@@ -251,7 +251,7 @@ def test_real_probe_runs_onnxruntime(tmp_path):
     from mnbench.measure.reference import REFERENCE_NAME
 
     machine = machine_info()
-    # The key as `mnbench run` writes it (mnbench.measure.run._note_reference_speed): the probe must find that best.
+    # The key as `mnbench run` writes it (mnbench.run.plan._note_reference_speed): the probe must find that best.
     key = {"hostname": machine["hostname"], "cpu_model": machine["cpu_model"], "device": "cpu",
            "runtime": "onnxruntime", "runtime_version": ort.__version__, "precision": "fp32", "threads": 1,
            "reference": REFERENCE_NAME}

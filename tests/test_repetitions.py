@@ -188,7 +188,7 @@ def test_steal_and_a_wide_interval_are_warnings_that_say_what_to_do():
 
 
 def test_a_group_stops_once_precise_enough_or_out_of_time_never_before_its_minimum():
-    from mnbench.measure.run import MeasureSettings
+    from mnbench.run.plan import MeasureSettings
 
     settings = MeasureSettings(repetitions=6, repetition_s=0.5, max_time_s=6.0, target_halfwidth=0.03)
     assert not settings.is_done(5, 0.001)  # below the minimum, however precise

@@ -189,7 +189,9 @@ def test_a_real_sigint_keeps_every_completed_pass_in_a_whole_file(dirs, monkeypa
     out = dirs / "out" / "r.json"
     command = [sys.executable, "-m", "mnbench", "run", *SMALL[:-4], "--repetitions", "5", "--max-time", "5",
                "--device", "cpu", "--no-peak", "--output", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt: restore it.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     workers, deadline = set(), time.monotonic() + 120
     while len(workers) < workers_seen and process.poll() is None and time.monotonic() < deadline:
         workers |= {child.pid for child in psutil.Process(process.pid).children()

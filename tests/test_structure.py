@@ -32,7 +32,7 @@ LAYERS = [
     ("statistics", ["mnbench.stats.*", "mnbench.results"]),
     ("measure", ["mnbench.measure.*"]),
     ("analyses", ["mnbench.roofline.*", "mnbench.ablate.claims", "mnbench.profiling.*"]),
-    ("commands", ["mnbench.measure.run", "mnbench.ablate.*", "mnbench.doctor.*", "mnbench.gate.*"]),
+    ("commands", ["mnbench.run.*", "mnbench.ablate.*", "mnbench.doctor.*", "mnbench.gate.*"]),
     ("report", ["mnbench.report.*"]),
     ("cli", ["mnbench.cli.*", "mnbench.__main__"]),
 ]

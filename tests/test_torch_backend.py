@@ -31,7 +31,7 @@ from mnbench.artifacts.export import RELATIVE_TOLERANCE, export_model
 from mnbench.roofline.peak import PeakConv
 from mnbench.roofline.workloads import LayerChain, StreamWorkload
 from mnbench.measure.reference import reference_path
-from mnbench.measure.run import MeasureSettings, RunPlan, run_plan
+from mnbench.run.plan import MeasureSettings, RunPlan, run_plan
 
 TINY = {"arch": "v1", "width": 0.25, "resolution": 96}
 QUICK = MeasureSettings(repetition_s=0.2, max_time_s=0.4, repetitions=2, warmup_s=0.02)

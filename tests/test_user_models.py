@@ -142,7 +142,7 @@ def repetition_fastest(record: dict) -> list[float]:
 @pytest.mark.measures
 def test_a_short_real_run_pairs_baseline_and_candidate(files, tmp_path):
     from mnbench.devices.registry import resolve_devices
-    from mnbench.measure.run import MeasureSettings, RunPlan, run_plan
+    from mnbench.run.plan import MeasureSettings, RunPlan, run_plan
 
     models = load_user_models([files["dense"], files["sep"]])
     plan = RunPlan(archs=[], devices=resolve_devices("cpu"), user_models=tuple(models), threads=1,

@@ -1,7 +1,7 @@
 """`mnbench ablate`: which nets to measure together, and the result file's `ablate` section.
 
 Each arch's published separable net and its ablated nets form one group, measured in the same interleaved rounds
-of every repetition (`mnbench.measure.run`), so each ablation's latency change is paired by round. The rows and
+of every repetition (`mnbench.run.plan`), so each ablation's latency change is paired by round. The rows and
 verdicts are the report's (`mnbench.report.ablations`), so `ablate` and `report` never disagree.
 """
 
@@ -69,7 +69,7 @@ def run_ablations(plan, *, models_dir: Path | None = None, reports_dir: Path | N
     """Measure the plan (`run`: `runner.run_plan` or a wrapper with progress) and add the `ablate` section.
     After Ctrl-C, the `RunInterrupted` raised carries the groups measured so far with their section, so they can
     be kept: each group (a published net and its ablations) is judged on its own."""
-    from mnbench.measure.run import RunInterrupted, run_plan
+    from mnbench.run.plan import RunInterrupted, run_plan
 
     try:
         doc = (run or run_plan)(plan, models_dir=models_dir, reports_dir=reports_dir)

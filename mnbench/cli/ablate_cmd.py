@@ -37,7 +37,7 @@ def ablate(
     from mnbench.cli.run_cmd import parse_threads
     from mnbench.devices.registry import resolve_devices
     from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, ablation_rows, display_rows
-    from mnbench.measure.run import MeasureSettings, RunInterrupted, RunPlan
+    from mnbench.run.plan import MeasureSettings, RunInterrupted, RunPlan
     from mnbench.paths import default_run_output
 
     if fmt not in FORMATS:

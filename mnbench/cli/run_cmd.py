@@ -45,7 +45,7 @@ def run(
     its 95 % interval, the share of the saving kept and what bounds it; write a result file."""
     from mnbench import results
     from mnbench.devices.registry import resolve_devices
-    from mnbench.measure.run import MeasureSettings, RunInterrupted, RunPlan
+    from mnbench.run.plan import MeasureSettings, RunInterrupted, RunPlan
     from mnbench.paths import default_run_output
 
     if variant not in VARIANT_CHOICES:
@@ -128,7 +128,7 @@ def _check_writable(output: Path) -> None:
 
 
 def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
-    from mnbench.measure.run import run_plan
+    from mnbench.run.plan import run_plan
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
                TimeElapsedColumn())

@@ -1,3 +1,2 @@
-"""`mnbench run`: the timed loop (loop), one pass in a worker process (worker), the run's plan and passes
-(run), records from measurements (records), the gate's normalisers (reference, control), and the
-machine's fitness line (stability)."""
+"""Measuring: the timed loop (loop), one pass in a worker process (worker), records from measurements
+(records), the gate's normalisers (reference, control), and the machine's fitness line (stability)."""
