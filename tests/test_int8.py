@@ -20,6 +20,7 @@ from mnbench.errors import MnbenchError
 from mnbench.graph.readback import int8_readback, mac_shares, precision_that_ran, sqnr_db, top1_agreement
 from mnbench.int8.quantize import QuantSettings, bytes_per_element, file_sha256, quantize_model, settings_for_cpu
 from mnbench.report.pairs import build_report
+from record_helpers import repetition_fastest  # tests/ is on sys.path under pytest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "int8"
 # The tiny net's MACs, by hand (Conv = output elements x weight elements per output; input 1x3x32x32, pads 1):
@@ -184,15 +185,6 @@ def test_bytes_per_element():
 
 def _fixtures():
     return [(path, json.loads(path.read_text())) for path in sorted(FIXTURES.glob("*.json"))]
-
-
-def repetition_fastest(record: dict) -> list[float]:
-    """The fastest call of each repetition, split by the record's own round and repetition sizes."""
-    samples, sizes = np.asarray(record["samples_ms"]), record["round_sizes"]
-    bounds = np.cumsum([0, *sizes])
-    rounds = [samples[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    starts = np.cumsum([0, *record["repetition_rounds"]])
-    return [float(np.min(np.concatenate(rounds[a:b]))) for a, b in zip(starts[:-1], starts[1:])]
 
 
 def test_report_pairs_int8_with_fp32_from_fixtures():

@@ -19,6 +19,7 @@ from mnbench.errors import MnbenchError
 from mnbench.graph.inputs import fill, input_specs
 from mnbench.report.pairs import build_report
 from mnbench.artifacts.user_models import load_user_models
+from record_helpers import repetition_fastest  # tests/ is on sys.path under pytest
 
 DENSE_MACS = 16 * 8 * 9 * 32 * 32
 SEPARABLE_MACS = 8 * 9 * 32 * 32 + 16 * 8 * 32 * 32
@@ -128,15 +129,6 @@ def test_sessions_bind_integer_inputs(files):
         session.infer()
         table = numpy_helper.to_array(onnx.load(str(files["embed"])).graph.initializer[0])
         assert np.allclose(session.output(0), table[ids])
-
-
-def repetition_fastest(record: dict) -> list[float]:
-    """The fastest call of each repetition, split by the record's own round and repetition sizes."""
-    samples, sizes = np.asarray(record["samples_ms"]), record["round_sizes"]
-    bounds = np.cumsum([0, *sizes])
-    rounds = [samples[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    starts = np.cumsum([0, *record["repetition_rounds"]])
-    return [float(np.min(np.concatenate(rounds[a:b]))) for a, b in zip(starts[:-1], starts[1:])]
 
 
 @pytest.mark.measures
