@@ -14,21 +14,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-
 from mnbench import results
-from mnbench.host import load as machine_state
-from mnbench.stats import repetitions
-from mnbench.measure import stability
 from mnbench.config import PRECISIONS, ModelConfig, check_choice
 from mnbench.devices.registry import TORCH
 from mnbench.errors import MnbenchError
+from mnbench.host import load as machine_state
 from mnbench.int8.accuracy import complete_quantization
-from mnbench.measure.loop import Measurement
-from mnbench.measure.worker import GroupMeasured, ModelFile, PassJob, run_pass
 from mnbench.int8.quantize import for_precision
+from mnbench.measure import stability
+from mnbench.measure.loop import Measurement
 from mnbench.measure.records import REFERENCE_WORKLOAD, control_companion, control_workload, make_record
+from mnbench.measure.worker import GroupMeasured, ModelFile, PassJob, run_pass
 from mnbench.results import Record
-
+from mnbench.stats import repetitions
 
 
 @dataclass(frozen=True, kw_only=True)
