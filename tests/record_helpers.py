@@ -3,8 +3,11 @@ import numpy as np
 
 
 def repetition_fastest(record: dict) -> list[float]:
-    """The fastest call of each repetition, split by the record's own round and repetition sizes."""
+    """The fastest call of each repetition, split by the record's own round and repetition sizes; a schema v1 record
+    (no `repetition_rounds`) is one repetition."""
     samples, sizes = np.asarray(record["samples_ms"]), record["round_sizes"]
+    if not record.get("repetition_rounds"):
+        return [float(np.min(samples))]
     bounds = np.cumsum([0, *sizes])
     rounds = [samples[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     starts = np.cumsum([0, *record["repetition_rounds"]])

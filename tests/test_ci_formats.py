@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from mnbench.errors import MnbenchError
 from mnbench.report import build_report, render
 from mnbench.report.ci_formats import benchmark_name, pytest_stats
-from mnbench.results import Record, load_result
+from mnbench.results import load_result
 
 RESULTS = Path(__file__).parent / "fixtures" / "results"
 NEWEST_XEON = RESULTS / "bench-xeon-2026-11-27.json"
@@ -54,21 +54,9 @@ def _validate(value, schema, where="$"):
             _validate(item, sub, f"{where}.{key}")
 
 
-def _with_repetitions(path: Path) -> list[tuple[Path, dict]]:
-    """The fixture as a schema v2 result: each of its three rounds made one repetition, so records carry a rerun
-    interval (derived by results.Record from the samples, as `mnbench run` writes them)."""
-    doc = load_result(path)
-    doc["schema_version"] = 2
-    for i, data in enumerate(doc["records"]):
-        record = Record.from_json(data)
-        doc["records"][i] = Record(fields=record.fields, series=record.series,
-                                   repetition_rounds=(1,) * len(record.series.round_sizes)).to_json()
-    return [(path, doc)]
-
-
 @pytest.fixture(scope="module")
 def v2_report():
-    return build_report(_with_repetitions(NEWEST_XEON))
+    return build_report([(NEWEST_XEON, load_result(NEWEST_XEON))])  # schema v2, six repetitions per record
 
 
 def test_names_say_what_ran_and_not_where_or_when(v2_report):
@@ -76,7 +64,7 @@ def test_names_say_what_ran_and_not_where_or_when(v2_report):
     assert "v1/separable/w1/r224/b1/fp32/cpu" in names
     assert "v2/standard/w1/r224/b1/fp32/cpu" in names
     # Another day's run of the same models on the same machine: the same names, so the tracker's history lines up.
-    older = build_report(_with_repetitions(OLDER_XEON))
+    older = build_report([(OLDER_XEON, load_result(OLDER_XEON))])  # schema v1
     assert {benchmark_name(item.record) for item in older.records} <= names
     record = dict(v2_report.records[0].record) | {"model": {"ablation": "no-se"}, "arch": "v3-large"}
     assert benchmark_name(record).startswith("v3-large/separable/no-se/w1/")
@@ -97,7 +85,7 @@ def test_bmf_follows_the_schema_in_nanoseconds(v2_report):
 
 
 def test_bmf_of_a_one_repetition_file_leaves_the_bounds_out():
-    doc = json.loads(render(build_report([(NEWEST_XEON, load_result(NEWEST_XEON))]), "bmf"))
+    doc = json.loads(render(build_report([(OLDER_XEON, load_result(OLDER_XEON))]), "bmf"))  # schema v1
     _validate(doc, BMF_SCHEMA)
     assert all(set(m["latency"]) == {"value"} for m in doc.values())
 
@@ -121,7 +109,9 @@ def test_pytest_benchmark_document(v2_report):
     doc = json.loads(render(v2_report, "pytest-benchmark"))
     assert {"machine_info", "commit_info", "benchmarks", "datetime", "version"} <= set(doc)
     assert doc["machine_info"]["node"] == "bench-xeon"
-    assert doc["commit_info"]["id"] == "3f2c9e1"
+    assert doc["commit_info"]["id"] == "3f2c9e14b0d7a6c5e8f9a1b2c3d4e5f607182930"  # the fixture's git_commit
+    older = json.loads(render(build_report([(OLDER_XEON, load_result(OLDER_XEON))]), "pytest-benchmark"))
+    assert older["commit_info"]["id"] == "3f2c9e1"  # a schema v1 file's machine calls it `commit`
     by_name = {benchmark_name(item.record): item.record for item in v2_report.records}
     fields = {"min", "max", "mean", "stddev", "rounds", "median", "iqr", "q1", "q3", "iqr_outliers",
               "stddev_outliers", "outliers", "ld15iqr", "hd15iqr", "ops", "total", "iterations"}
