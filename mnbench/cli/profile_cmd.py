@@ -13,6 +13,8 @@ from mnbench.errors import MnbenchError
 
 COLUMNS = [("category", "category"), ("macs_m", "MACs (M)"), ("mac_share_pct", "MAC share"),
            ("time_ms", "time (ms)"), ("time_share_pct", "time share"), ("gmacs_per_s", "GMAC/s")]
+LAYER_COLUMNS = [("name", "layer"), ("op_type", "op"), ("measured_ms", "measured (ms)"),
+                 ("predicted_ms", "predicted (ms)"), ("error_pct", "error"), ("bound", "bound")]
 
 
 def profile(
@@ -31,6 +33,8 @@ def profile(
     save: Annotated[bool, typer.Option("--save/--no-save", help="Write a result file for `mnbench report`.")] = True,
     model: Annotated[Path | None, typer.Option("--model", help="Your own ONNX file instead of --arch (costed on its graph).")] = None,
     label: Annotated[str | None, typer.Option("--label", help="A name for --model (default: the file stem).")] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Layers shown beside their prediction, slowest measured "
+                                     "first (0: every layer).")] = 15,
     models_dir: ModelsDirOpt = None,
     reports_dir: ReportsDirOpt = None,
 ) -> None:
@@ -58,8 +62,9 @@ def profile(
     result = profile_model(exported, target, batch=batch, precision=precision, threads=threads,
                            iterations=iterations, models_dir=models_dir)
     saved = save_profiles([result], reports_dir=reports_dir) if save else None
+    side_by_side, missing = _predicted(result, exported, reports_dir)
     if fmt is Format.json:
-        print_json(result)
+        print_json(result | ({"layers_predicted": side_by_side} if side_by_side else {}))
     else:
         rows = [c | {"macs_m": c["macs"] / 1e6, "mac_share_pct": f"{c['mac_share']:.1%}",
                      "time_share_pct": f"{c['time_share']:.1%}"} for c in result["categories"]]
@@ -72,10 +77,39 @@ def profile(
                                          f"{result['precision']}, {result['threads']} threads): "
                                          f"{result['total_time_ms']:.3g} ms per inference")
         stdout.print(f"[dim]{_footnote(result)}[/dim]")
-        for text in result["notes"]:
+        if side_by_side:
+            _render_side_by_side(side_by_side, fmt, top)
+        for text in result["notes"] + ([missing] if missing else []):
             note(f"note: {text}")
     if saved is not None:
         note(f"saved to {saved}")
+
+
+def _predicted(result: dict, exported, reports_dir) -> tuple[dict | None, str | None]:
+    """Each layer's predicted time beside the measured one, from this machine's peak at the profile's threads;
+    (None, why) without one."""
+    from mnbench.profiling.compare import layers_side_by_side
+    from mnbench.roofline.model import Roofs
+    from mnbench.roofline.peak import load_peak
+
+    peak = load_peak(result["device"], precision=result["precision"], threads=result["threads"],
+                     reports_dir=reports_dir)
+    roofs = Roofs.from_peak(peak, name=result["device"]) if peak else None
+    if roofs is None:
+        return None, (f"no predictions beside the profile: no peak of {result['device']} at {result['threads']} "
+                      f"threads here; run `mnbench peak --device {result['device']} --threads {result['threads']}`")
+    dynamic = getattr(exported.config, "dynamic_batch", False)
+    return layers_side_by_side(result, exported.path, exported.cost, roofs,
+                               batch_scale=result["batch"] if dynamic else 1), None
+
+
+def _render_side_by_side(side_by_side: dict, fmt: Format, top: int) -> None:
+    rows = sorted(side_by_side["layers"], key=lambda r: -r["measured_ms"])[:top or None]
+    rows = [r | {"error_pct": "–" if r["error"] is None else f"{r['error']:+.0%}"} for r in rows]
+    render(rows, fmt, LAYER_COLUMNS, title=(
+        f"Predicted beside measured, per layer: {side_by_side['predicted_ms']:.3g} ms predicted, "
+        f"{side_by_side['measured_ms']:.3g} ms profiled" + ("" if side_by_side["calibrated"] else
+                                                            " (plain roofline: no calibration in the peak)")))
 
 
 def _footnote(result: dict) -> str:

@@ -20,6 +20,7 @@ import onnx
 
 from mnbench.graph.cost import count_cost
 from mnbench.errors import MnbenchError
+from mnbench.roofline.layers import analyse
 from mnbench.roofline.model import Prediction, Roofs, fused_activations, predict, roofline_speedup
 
 NO_ROOFLINE = {"roofline_speedup": None, "roofline_error": None, "roofline": None}
@@ -62,10 +63,10 @@ def record_prediction(record: Mapping[str, Any], roofs: Roofs) -> Prediction:
     if not path or not Path(path).is_file():
         raise MnbenchError(f"model file {path or '(not recorded)'} of {_label(record)} is not here; "
                            "run the benchmark on this machine (or `mnbench export` the model into the same path)")
-    cost, fused = _graph_cost(str(path), Path(path).stat().st_mtime_ns, record.get("model_sha256"))
+    cost, fused, layers = _graph_cost(str(path), Path(path).stat().st_mtime_ns, record.get("model_sha256"))
     model = record.get("model") if isinstance(record.get("model"), Mapping) else {}
     scale = int(record["batch"]) if model.get("dynamic_batch") else 1  # costed per image
-    return predict(cost, roofs, precision=record["precision"], fused=fused, batch_scale=scale)
+    return predict(cost, roofs, precision=record["precision"], fused=fused, batch_scale=scale, layers=layers)
 
 
 @functools.lru_cache(maxsize=64)
@@ -77,7 +78,7 @@ def _graph_cost(path: str, _mtime_ns: int, sha256: str | None):
         model = onnx.load_from_string(data)
     except Exception as exc:  # noqa: BLE001 - protobuf's decode errors have no common type
         raise MnbenchError(f"model file {path} is not a readable ONNX file: {exc}") from exc
-    return count_cost(model), fused_activations(model)
+    return count_cost(model), fused_activations(model), analyse(model)
 
 
 def with_predicted_shares(profiles: list[dict[str, Any]], rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -22,159 +22,39 @@ What is assumed (and where it misses, see README "Why the saving is lost"):
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Iterable
 
 import onnx
 
-from mnbench.config import CATEGORIES
 from mnbench.graph.cost import MAC_OPS, ModelCost
-from mnbench.errors import MnbenchError
+from mnbench.roofline.layers import GraphLayers
+from mnbench.roofline.terms import (BOUNDS, BYTES_PER_ELEMENT, GRAPH_BYTES_PER_ELEMENT, VIEW_OPS, LayerTime,
+                                    Prediction, Roofs, bytes_per_element)
 
-BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
-# mnbench's exports are float32 graphs: cost.py's byte counts are 4 bytes per element.
-GRAPH_BYTES_PER_ELEMENT = 4
-BOUNDS = ("compute", "memory", "overhead")
+__all__ = ["BOUNDS", "BYTES_PER_ELEMENT", "FUSED_ACTIVATIONS", "GRAPH_BYTES_PER_ELEMENT", "VIEW_OPS", "LayerTime",
+           "Prediction", "Roofs", "bytes_per_element", "fused_activations", "predict", "roofline_speedup"]
+
 # Activations the runtimes apply inside the kernel that produced their input (post-ops / fused activations).
 FUSED_ACTIVATIONS = frozenset({"Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "LeakyRelu", "Tanh", "Elu"})
-# Data movement a runtime does as a view of the same buffer.
-VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
-
-
-def bytes_per_element(precision: str) -> int:
-    try:
-        return BYTES_PER_ELEMENT[precision]
-    except KeyError:
-        raise MnbenchError(f"the roofline knows no bytes per element for precision {precision!r}; "
-                           f"known: {', '.join(BYTES_PER_ELEMENT)}") from None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Roofs:
-    """The three figures that describe a device to the model; `source` says where they come from."""
-
-    name: str
-    peak_gmacs_per_s: float
-    bandwidth_gbytes_per_s: float
-    layer_overhead_us: float
-    source: str = ""
-    notes: str = ""
-
-    def __post_init__(self) -> None:
-        for field_name in ("peak_gmacs_per_s", "bandwidth_gbytes_per_s"):
-            value = getattr(self, field_name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise MnbenchError(f"{self.name}: {field_name} must be a positive number, got {value!r}")
-        value = self.layer_overhead_us
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise MnbenchError(f"{self.name}: layer overhead (µs) must be a number >= 0, got {value!r}")
-
-    @property
-    def ridge_macs_per_byte(self) -> float:
-        """The arithmetic intensity where the two roofs meet: below it a layer is memory bound."""
-        return self.peak_gmacs_per_s / self.bandwidth_gbytes_per_s
-
-    def describe(self) -> str:
-        return (f"{self.name}: {self.peak_gmacs_per_s:,.1f} GMAC/s, {self.bandwidth_gbytes_per_s:,.1f} GB/s, "
-                f"{self.layer_overhead_us:.2f} µs per layer" + (f" ({self.source})" if self.source else ""))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "peak_gmacs_per_s": self.peak_gmacs_per_s,
-                "bandwidth_gbytes_per_s": self.bandwidth_gbytes_per_s, "layer_overhead_us": self.layer_overhead_us,
-                "source": self.source}
-
-    @classmethod
-    def from_peak(cls, peak: Mapping[str, Any], name: str | None = None) -> Roofs | None:
-        """From a `mnbench peak` result; None for one measured before bandwidth and overhead were."""
-        figures = [peak.get(k) for k in ("gmacs_per_s", "gbytes_per_s", "layer_overhead_us")]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in figures) or min(figures[:2]) <= 0:
-            return None
-        label = name or str(peak.get("device", "device"))
-        return cls(name=label, peak_gmacs_per_s=float(figures[0]), bandwidth_gbytes_per_s=float(figures[1]),
-                   layer_overhead_us=float(figures[2]),
-                   source=f"measured by mnbench peak ({peak.get('runtime', '?')}, {peak.get('precision', '?')}, "
-                          f"{peak.get('threads', '?')} threads, {peak.get('measured_utc', 'date not recorded')})")
-
-
-@dataclass(frozen=True, kw_only=True)
-class LayerTime:
-    name: str
-    op_type: str
-    category: str
-    macs: int
-    bytes: int
-    compute_us: float
-    memory_us: float
-    overhead_us: float
-
-    @property
-    def intensity(self) -> float:
-        """MACs per byte moved."""
-        return self.macs / self.bytes if self.bytes else 0.0
-
-    @property
-    def time_us(self) -> float:
-        return max(self.compute_us, self.memory_us) + self.overhead_us
-
-    @property
-    def bound(self) -> str:
-        """Which term is largest: the roof the layer sits under, or its fixed cost."""
-        terms = {"compute": self.compute_us, "memory": self.memory_us, "overhead": self.overhead_us}
-        return max(BOUNDS, key=lambda b: terms[b])
-
-
-@dataclass(frozen=True, kw_only=True)
-class Prediction:
-    roofs: Roofs
-    precision: str
-    layers: tuple[LayerTime, ...]
-
-    @property
-    def time_us(self) -> float:
-        return sum(layer.time_us for layer in self.layers)
-
-    @property
-    def time_ms(self) -> float:
-        return self.time_us / 1e3
-
-    def time_by_bound(self) -> dict[str, float]:
-        """µs of the layers each bound governs."""
-        out = dict.fromkeys(BOUNDS, 0.0)
-        for layer in self.layers:
-            out[layer.bound] += layer.time_us
-        return out
-
-    @property
-    def bound(self) -> str:
-        """The bound of the layers that take most of the predicted time."""
-        by_bound = self.time_by_bound()
-        return max(BOUNDS, key=lambda b: by_bound[b])
-
-    def by_category(self) -> dict[str, dict[str, Any]]:
-        """category -> layers, MACs, bytes, predicted µs and share of the predicted time; categories with layers."""
-        grouped: dict[str, list[LayerTime]] = defaultdict(list)
-        for layer in self.layers:
-            grouped[layer.category].append(layer)
-        total = self.time_us
-        return {category: {"layers": len(members), "macs": sum(m.macs for m in members),
-                           "bytes": sum(m.bytes for m in members),
-                           "time_us": (t := sum(m.time_us for m in members)),
-                           "time_share": t / total if total else 0.0}
-                for category in CATEGORIES for members in [grouped.get(category)] if members}
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready: total, bound and the per-category split."""
-        return {"predicted_ms": self.time_ms, "bound": self.bound,
-                "time_by_bound_us": self.time_by_bound(), "categories": self.by_category()}
 
 
 def predict(cost: ModelCost, roofs: Roofs, *, precision: str = "fp32", fused: Iterable[str] = (),
-            batch_scale: int = 1) -> Prediction:
+            batch_scale: int = 1, layers: GraphLayers | None = None) -> Prediction:
     """Predicted time of every layer of `cost` (one graph's `count_cost`) on `roofs`.
 
     `fused`: node names folded into the layer before them (`fused_activations`); `batch_scale`: images per call
-    for a graph costed per image (a dynamic batch): activations and MACs scale, weights do not.
+    for a graph costed per image (a dynamic batch): activations and MACs scale, weights do not. With `layers`
+    (`mnbench.roofline.layers.analyse` of the same graph) and calibrated roofs, each layer is priced by its
+    operator class instead (`mnbench.roofline.priced`), and operators without a model are listed in `unknown`.
     """
+    if layers is not None:
+        from mnbench.roofline.priced import predict_calibrated, unknown_operators
+
+        if roofs.calibration is not None:
+            return predict_calibrated(cost, roofs, layers, precision=precision, batch_scale=batch_scale)
+        plain = predict(cost, roofs, precision=precision, fused=fused, batch_scale=batch_scale)
+        return Prediction(roofs=roofs, precision=precision, layers=plain.layers,
+                          unknown=unknown_operators(cost, layers))
     scale = bytes_per_element(precision) / GRAPH_BYTES_PER_ELEMENT
     fused = set(fused)
     layers = []

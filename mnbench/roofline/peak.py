@@ -34,6 +34,7 @@ from mnbench.backends import open_session
 from mnbench.devices.registry import resolve_device
 from mnbench.errors import MnbenchError
 from mnbench.measure.loop import measure_single
+from mnbench.roofline.calibrate import measure_calibration
 from mnbench.roofline.workloads import LayerChain, StreamWorkload
 from mnbench.results import utc_now_iso
 
@@ -118,9 +119,11 @@ def overhead_candidates(device: Any) -> list[tuple[LayerChain, LayerChain]]:
 
 
 def measure_peak(device: Any, *, threads: int | None = None, precision: str = "fp32",
-                 min_time_s: float = MIN_TIME_S, max_time_s: float = MAX_TIME_S) -> dict[str, Any]:
+                 min_time_s: float = MIN_TIME_S, max_time_s: float = MAX_TIME_S,
+                 calibrate: bool = True) -> dict[str, Any]:
     """Attainable GMAC/s, GB/s and microseconds per layer of `device` (a DeviceInfo or a name) at `precision`,
-    through the benchmark's runtime."""
+    through the benchmark's runtime; with `calibrate`, also what each operator class costs
+    (`mnbench.roofline.calibrate`; batch-1 devices only)."""
     device = resolve_device(device)
     timing = dict(threads=threads, precision=precision, min_time_s=min_time_s, max_time_s=max_time_s)
     tried = [_measure_dense(device, candidate, **timing) for candidate in peak_candidates(peak_workload(device))]
@@ -129,7 +132,10 @@ def measure_peak(device: Any, *, threads: int | None = None, precision: str = "f
     chains = [_measure_chain(device, short, long, **timing) for short, long in overhead_candidates(device)]
     best_stream = max(streams, key=lambda t: t["gbytes_per_s"])
     best_chain = min(chains, key=lambda t: t["layer_overhead_us"])
-    return best | {
+    calibration = {}
+    if calibrate and peak_workload(device).batch == 1:
+        calibration = {"calibration": _calibration(device, best_chain, **timing)}
+    return best | calibration | {
         "device": device.name,
         "candidates": [{"method": t["method"], "gmacs_per_s": t["gmacs_per_s"]} for t in tried],
         "gbytes_per_s": best_stream["gbytes_per_s"],
@@ -171,6 +177,20 @@ def _measure_chain(device, short: LayerChain, long: LayerChain, **timing) -> dic
     per_layer_us = max(0.0, (p50_long - p50_short) * 1e3 / (long.depth - short.depth))
     return {"layer_overhead_us": per_layer_us, "method": f"{long.method}: (p50 of {long.depth} - p50 of "
             f"{short.depth} layers) / {long.depth - short.depth}", "p50_ms": [p50_short, p50_long]}
+
+
+def _calibration(device, chain: dict[str, Any], *, min_time_s, max_time_s, **settings) -> dict[str, Any]:
+    """The operator classes' costs, each benchmark timed briefly: there are about seventy."""
+    short_depth = CHAIN_DEPTHS[0]
+    # A call of the short chain is one call's fixed cost plus its layers.
+    call_us = max(0.0, chain["p50_ms"][0] * 1e3 - short_depth * chain["layer_overhead_us"])
+
+    def time_us(workload) -> float:
+        p50_ms, _, _ = _time_model(device, workload.onnx_model(), batch=1, min_time_s=min(0.2, min_time_s),
+                                   max_time_s=min(0.4, max_time_s), **settings)
+        return p50_ms * 1e3
+
+    return measure_calibration(time_us, call_us=call_us, overhead_us=chain["layer_overhead_us"])
 
 
 def _time_model(device, model: onnx.ModelProto, *, batch: int, threads, precision, min_time_s,

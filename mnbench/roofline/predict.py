@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import onnx
 
 from mnbench.config import ModelConfig
 from mnbench.errors import MnbenchError
+from mnbench.roofline.layers import analyse
 from mnbench.roofline.model import Roofs, fused_activations, predict, roofline_speedup
+from mnbench.roofline.priced import unknown_lines
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -77,16 +79,59 @@ def roofs_from_spec(doc: dict[str, Any], *, where: str = "spec") -> Roofs:
                  layer_overhead_us=float(doc["launch_overhead_us"]), source=doc.get("source", where), notes=notes)
 
 
-def this_machine(device: str = "cpu", *, precision: str = "fp32", reports_dir: str | Path | None = None) -> Roofs:
-    """Roofs from this machine's peaks file; a MnbenchError saying what to run when there is none."""
+def this_machine(device: str = "cpu", *, precision: str = "fp32", reports_dir: str | Path | None = None,
+                 threads: int | None = None) -> Roofs:
+    """Roofs from this machine's peaks file (at `threads`, when given); a MnbenchError saying what to run when
+    there is none."""
     from mnbench.roofline.peak import load_peak  # the peak module opens runtimes; a paper spec never needs it
 
-    peak = load_peak(device, precision=precision, reports_dir=reports_dir)
+    peak = load_peak(device, precision=precision, reports_dir=reports_dir, threads=threads)
     roofs = Roofs.from_peak(peak, name=f"this machine's {device}") if peak else None
     if roofs is None:
-        raise MnbenchError(f"no measured bandwidth and layer overhead for {device} at {precision} on this machine; "
-                           f"run `mnbench peak --device {device} --precision {precision}` first")
+        at = f" --threads {threads}" if threads else ""
+        raise MnbenchError(f"no measured bandwidth and layer overhead for {device} at {precision}"
+                           f"{f' and {threads} threads' if threads else ''} on this machine; "
+                           f"run `mnbench peak --device {device} --precision {precision}{at}` first")
     return roofs
+
+
+def model_prediction(path: str | Path, cost, roofs: Roofs, *, precision: str = "fp32", batch_scale: int = 1):
+    """The prediction of one ONNX file already costed (`cost`): calibrated where the roofs are."""
+    model = onnx.load(str(path), load_external_data=False)
+    return predict(cost, roofs, precision=precision, fused=fused_activations(model), batch_scale=batch_scale,
+                   layers=analyse(model))
+
+
+def predict_user_models(roofs: Roofs, paths: Sequence[Path], *, labels: Sequence[str] = (), pair: str | None = None,
+                        batch: int = 1, precision: str = "fp32") -> list[dict[str, Any]]:
+    """One row per user ONNX file (validated, costed and labelled as `mnbench run --model` does): its predicted
+    latency, bound, MAC-count baseline (MACs / peak), per-layer detail and, for the pair, the predicted speedup."""
+    from mnbench.artifacts.user_models import load_user_models
+
+    models = load_user_models(paths, labels=labels, pair=pair, batch=batch)
+    rows = []
+    for model in models:
+        scale = batch if model.config.dynamic_batch else 1
+        prediction = model_prediction(model.path, model.cost, roofs, precision=precision, batch_scale=scale)
+        macs = model.cost.macs * scale
+        rows.append({
+            "label": model.config.label, "file": str(model.path), "device": roofs.name, "batch": batch,
+            "precision": precision, "macs": macs, "predicted_ms": prediction.time_ms, "bound": prediction.bound,
+            "mac_baseline_ms": macs / (roofs.peak_gmacs_per_s * 1e6),
+            "calibrated": roofs.calibration is not None, "layer_count": len(prediction.layers),
+            "pair": model.config.pair, "predicted_speedup": None, "theoretical_speedup": None,
+            "categories": prediction.by_category(),
+            "unknown_operators": {op: dict(v) for op, v in prediction.unknown.items()},
+            "unknown_lines": unknown_lines(prediction, model.config.label),
+            "layers": prediction.layer_rows(), "figures": roofs.as_dict(),
+        })
+    paired = {row["pair"]["role"]: row for row in rows if row["pair"]}
+    if len(paired) == 2:
+        base, cand = paired["baseline"], paired["candidate"]
+        for row in (base, cand):
+            row["predicted_speedup"] = base["predicted_ms"] / cand["predicted_ms"] if cand["predicted_ms"] else None
+            row["theoretical_speedup"] = base["macs"] / cand["macs"] if cand["macs"] else None
+    return rows
 
 
 def predict_rows(roofs: Roofs, configs: Iterable[tuple[str, float, int]], *, batch: int = 1,
@@ -101,8 +146,7 @@ def predict_rows(roofs: Roofs, configs: Iterable[tuple[str, float, int]], *, bat
         for variant in ("separable", "standard"):
             exported = export_model(ModelConfig(arch=arch, variant=variant, width=width, resolution=resolution,
                                                 batch=batch), models_dir=models_dir, progress=progress)
-            fused = fused_activations(onnx.load(str(exported.path), load_external_data=False))
-            predictions[variant] = predict(exported.cost, roofs, precision=precision, fused=fused)
+            predictions[variant] = model_prediction(exported.path, exported.cost, roofs, precision=precision)
             macs[variant] = exported.cost.macs
         sep, std = predictions["separable"], predictions["standard"]
         rows.append({

@@ -95,3 +95,117 @@ class LayerChain:
                                   group=self.channels if depthwise else 1)
                  for i in range(self.depth)]
         return _model(nodes, [("input", shape)], shape, [numpy_helper.from_array(weight, "weight")])
+
+
+# Epilogues a runtime may fuse into the conv before them: what `ConvBench(epilogue=...)` appends to each conv.
+EPILOGUES = ("none", "relu", "swish", "residual")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvBench:
+    """`depth` identical convolutions in a row, one operator class and shape: what `mnbench peak` times to learn the
+    efficiency of that class at that shape (`mnbench.roofline.calibrate`).
+
+    Every conv maps `channels` to `out_channels` (a stem: 3 in), so a chain of more than one repeats the same
+    shape only when they are equal; a stem or a strided conv is one layer (`depth` 1). `epilogue` appends to each
+    conv a Relu, a swish (x * Sigmoid(x)) or a residual Add of the conv's input followed by a Relu.
+    """
+
+    kind: str  # "pointwise", "dense", "depthwise", "grouped", "stem", "fc"
+    channels: int
+    size: int  # input height = width
+    kernel: int = 1
+    out_channels: int | None = None
+    group_width: int = 1  # channels per group of a grouped conv
+    stride: int = 1
+    depth: int = 1
+    epilogue: str = "none"
+
+    @property
+    def outputs(self) -> int:
+        return self.out_channels or self.channels
+
+    @property
+    def groups(self) -> int:
+        if self.kind == "depthwise":
+            return self.channels
+        return self.channels // self.group_width if self.kind == "grouped" else 1
+
+    @property
+    def out_size(self) -> int:
+        return (self.size + 2 * (self.kernel // 2) - self.kernel) // self.stride + 1
+
+    @property
+    def layer_macs(self) -> int:
+        if self.kind == "fc":
+            return self.channels * self.outputs
+        per_output = (self.channels // self.groups) * self.kernel * self.kernel
+        return self.outputs * self.out_size * self.out_size * per_output
+
+    @property
+    def output_elements(self) -> int:
+        return self.outputs * self.out_size * self.out_size
+
+    @property
+    def method(self) -> str:
+        group = f", groups of {self.group_width}" if self.kind == "grouped" else ""
+        return (f"{self.depth} x {self.kind} {self.kernel}x{self.kernel}/{self.stride} {self.channels}->{self.outputs}"
+                f"{group} on {self.size}x{self.size}" + (f" + {self.epilogue}" if self.epilogue != "none" else ""))
+
+    def onnx_model(self) -> onnx.ModelProto:
+        rng = np.random.default_rng(WEIGHT_SEED)
+        if self.kind == "fc":
+            weight = rng.standard_normal((self.channels, self.outputs), dtype=np.float32) / np.sqrt(self.channels)
+            return _model([helper.make_node("Gemm", ["input", "weight"], ["output"], name="fc")],
+                          [("input", [1, self.channels])], [1, self.outputs],
+                          [numpy_helper.from_array(weight.astype(np.float32), "weight")])
+        in_per_group = self.channels // self.groups
+        weight = rng.standard_normal((self.outputs, in_per_group, self.kernel, self.kernel), dtype=np.float32)
+        weight *= np.float32(1.0 / np.sqrt(in_per_group * self.kernel * self.kernel))
+        nodes, x = [], "input"
+        for i in range(self.depth):
+            y = f"conv{i}"
+            nodes.append(helper.make_node("Conv", [x, "weight"], [y], name=f"layer_{i}",
+                                          kernel_shape=[self.kernel] * 2, pads=[self.kernel // 2] * 4,
+                                          strides=[self.stride] * 2, group=self.groups))
+            nodes += _epilogue(self.epilogue, y, x, f"{i}")
+            x = f"out{i}" if self.epilogue != "none" else y
+        nodes[-1].output[0] = "output"
+        shape = [1, self.channels, self.size, self.size]
+        out_shape = [1, self.outputs, self.out_size, self.out_size]
+        return _model(nodes, [("input", shape)], out_shape, [numpy_helper.from_array(weight, "weight")])
+
+
+def _epilogue(kind: str, y: str, x: str, tag: str) -> list[onnx.NodeProto]:
+    out = f"out{tag}"
+    if kind == "relu":
+        return [helper.make_node("Relu", [y], [out], name=f"relu_{tag}")]
+    if kind == "swish":
+        return [helper.make_node("Sigmoid", [y], [f"sig{tag}"], name=f"sigmoid_{tag}"),
+                helper.make_node("Mul", [y, f"sig{tag}"], [out], name=f"swish_{tag}")]
+    if kind == "residual":
+        return [helper.make_node("Add", [y, x], [f"sum{tag}"], name=f"add_{tag}"),
+                helper.make_node("Relu", [f"sum{tag}"], [out], name=f"relu_{tag}")]
+    return []
+
+
+@dataclass(frozen=True, kw_only=True)
+class EltwiseBench:
+    """One Add of two [1, channels, size, size] tensors: the cost of an elementwise layer on activations of a real
+    network's size (mostly cache-resident, unlike `StreamWorkload`)."""
+
+    channels: int = 64
+    size: int = 56
+
+    @property
+    def bytes_moved(self) -> int:
+        return 3 * self.channels * self.size * self.size * FLOAT_BYTES
+
+    @property
+    def method(self) -> str:
+        return f"Add of two {self.channels}x{self.size}x{self.size} tensors"
+
+    def onnx_model(self) -> onnx.ModelProto:
+        shape = [1, self.channels, self.size, self.size]
+        return _model([helper.make_node("Add", ["input", "input_1"], ["output"], name="eltwise_add")],
+                      [("input", shape), ("input_1", shape)], shape)
