@@ -2,7 +2,8 @@
 
 Order: title; the answer (one or two sentences per device, `answer.py`); one line per machine with its details
 folded away; the speedup plot; a roofline plot per device (where `report/roofline_plot.py` draws one); the pair
-table with legend, warnings and notes; unpaired records; the other plots; profiles.
+table with legend, warnings and notes; unpaired records; ablations; int8 against fp32 and openvino-ep beside
+openvino and cpu (the rows markdown and the terminal show); the other plots; profiles.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, display_
 from mnbench.report.answer import KEEPS_MEANS, answers
 from mnbench.report.columns import (LEGEND, PAIR_COLUMNS, PROFILE_COLUMNS, UNPAIRED_COLUMNS, Column, cell, plain,
                                     profile_categories, profile_title)
-from mnbench.report.pairs import Report
+from mnbench.report.pairs import Report, min_ms
+from mnbench.report.precision_pairs import INT8_COLUMNS, INT8_LEGEND
+from mnbench.report.providers import PROVIDER_COLUMNS, PROVIDER_LEGEND, provider_rows
 from mnbench.report.plots import PLOTS, figure_svg, plot_style, render_plots
 
 TITLE = "mnbench: theoretical MAC savings against realized speedup"
@@ -62,6 +65,11 @@ def to_html(report: Report) -> str:
         body += ['<h2 id="ablations">Design claims (mnbench ablate)</h2>',
                  _table(ABLATION_COLUMNS, display_rows(report.ablations)),
                  "<dl>", *[f"<dt>{escape(t)}</dt><dd>{escape(x)}</dd>" for t, x in ABLATION_LEGEND], "</dl>"]
+    if report.int8:  # the same rows and columns as markdown and the terminal show
+        body += ['<h2 id="int8">int8 against fp32</h2>', _table(INT8_COLUMNS, report.int8), _legend(INT8_LEGEND)]
+    if providers := provider_rows(report.records, min_ms=min_ms):
+        body += ['<h2 id="openvino-ep">openvino-ep beside openvino and cpu</h2>',
+                 _table(PROVIDER_COLUMNS, providers), _legend(PROVIDER_LEGEND)]
     others = {name: svg for name, svg in plots.items() if name != "speedup"}
     if others:
         body.append("<h2>More plots</h2>")
@@ -139,9 +147,14 @@ def machine_line(label: str, machine: Mapping[str, Any], peaks: Mapping[str, Map
     """"bench-xeon: Intel(R) Xeon(R) Gold 6338, 32 cores / 64 threads, 251.6 GB, Linux-6.8...; onnxruntime 1.32.0,
     openvino 2026.4.0; peak cpu 512.0 GMAC/s": what a reader needs to place the figures, on one line."""
     parts = [str(machine[key]) for key in ("cpu_model",) if machine.get(key)]
-    if machine.get("cores_physical") or machine.get("cores_logical"):
-        parts.append(f"{plain(machine.get('cores_physical'))} cores / {plain(machine.get('cores_logical'))} threads")
-    if isinstance(machine.get("memory_gb"), (int, float)):
+    # Today's machine info says physical_cores/logical_cpus/memory_gib; files before 2026-12 cores_*/memory_gb.
+    cores = machine.get("physical_cores", machine.get("cores_physical"))
+    threads = machine.get("logical_cpus", machine.get("cores_logical"))
+    if cores or threads:
+        parts.append(f"{plain(cores)} cores / {plain(threads)} threads")
+    if isinstance(machine.get("memory_gib"), (int, float)):
+        parts.append(f"{machine['memory_gib']:g} GiB")
+    elif isinstance(machine.get("memory_gb"), (int, float)):
         parts.append(f"{machine['memory_gb']:g} GB")
     if machine.get("os"):
         parts.append(str(machine["os"]))
@@ -175,6 +188,10 @@ def _table(columns: list[Column], rows: list[Mapping[str, Any]]) -> str:
 
 def _td(text: str, *, numeric: bool) -> str:
     return f'<td class="num">{escape(text)}</td>' if numeric else f"<td>{escape(text)}</td>"
+
+
+def _legend(terms: list[tuple[str, str]]) -> str:
+    return "<dl>" + "".join(f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" for term, text in terms) + "</dl>"
 
 
 def _list(items: list[str]) -> str:
