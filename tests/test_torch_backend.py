@@ -332,8 +332,9 @@ def test_run_gives_the_cuda_graph_to_models_not_to_controls_or_reference(models,
                    with_controls=True)
     doc = run_plan(plan, models_dir=folder, reports_dir=tmp_path)
     assert doc["settings"]["torch_options"] == {"cuda_graph": True}
-    # The two models, in each repetition (fresh sessions); controls and reference run eager (pinned).
-    assert calls["captured"] == 2 * len(doc["records"][0]["repetition_rounds"])
+    # The two models, in each pass (fresh sessions; a pass discarded for a busy machine captured too); controls and
+    # reference run eager (pinned).
+    assert calls["captured"] == 2 * len(doc["machine_state"]["repetitions"])
     for record in doc["records"]:
         assert record["settings"]["cuda_graph"] is True and record["device"] == "torch:cuda"
         assert all(c["settings"]["cuda_graph"] is False for c in record["controls"].values())

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from mnbench.archs.ablations import ABLATION_LIST
 from mnbench.config import CATEGORIES, ModelConfig
 from mnbench.artifacts.export import ExportedModel, export_model
+from mnbench.graph.memory import memory_minimum
 
 
 def summarize_exported(exported: ExportedModel) -> dict[str, Any]:
@@ -28,6 +29,8 @@ def summarize_exported(exported: ExportedModel) -> dict[str, Any]:
         "macs": int(cost.macs),
         "other_flops": int(cost.other_flops),
         "weight_bytes": int(cost.weight_bytes),
+        # The least memory it needs: weights + the most live activations (graph order; mnbench.graph.memory)
+        "memory_minimum_bytes": memory_minimum(exported.path).minimum_bytes,
         "categories": {
             name: {"macs": int(by_category[name].macs), "mac_share": by_category[name].mac_share}
             for name in CATEGORIES

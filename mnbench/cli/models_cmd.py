@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mnbench.cli.common import (ArchOpt, BatchOpt, Format, ModelsDirOpt, ResolutionOpt, WidthOpt, parse_archs,
-                                parse_numbers, render, status, stdout)
+from mnbench.cli.common import (ArchOpt, BatchOpt, Format, ModelsDirOpt, ReportsDirOpt, ResolutionOpt, WidthOpt,
+                                parse_archs, parse_numbers, render, status, stdout)
 from mnbench.config import ARCHS, CATEGORIES, ModelConfig
 
 AblationOpt = Annotated[str | None, typer.Option(
@@ -24,8 +24,10 @@ def models(
     detail: Annotated[bool, typer.Option("--detail", help="Show each layer and what the standard twin replaced.")] = False,
     ablation: AblationOpt = None,
     models_dir: ModelsDirOpt = None,
+    reports_dir: ReportsDirOpt = None,
 ) -> None:
-    """List each arch's separable network and its standard-convolution twin: parameters, MACs, MAC share per category."""
+    """List each arch's separable network and its standard-convolution twin: parameters, MACs, MAC share per category,
+    the least memory each needs and, where `mnbench run` measured it, the peak its session took."""
     from mnbench.archs import CONVERSION_RULE
     from mnbench.artifacts.catalog import model_table
 
@@ -46,10 +48,16 @@ def models(
         return
     with status("Exporting models", enabled=fmt is Format.table) as show:
         rows = model_table(archs, widths, resolutions, ablation=ablation, models_dir=models_dir, progress=show)
+    measured = _measured_peaks(reports_dir)
+    for row in rows:
+        key = (row["arch"], row["variant"], float(row["width"]), row["resolution"], row["batch"])
+        row["memory_peak_bytes"] = measured.get(key, {}) if ablation is None else {}
     if fmt is Format.json:
         render(rows, fmt, [])
         return
     for row in rows:
+        row["min_mb"] = row["memory_minimum_bytes"] / 1e6
+        row["peak_mb"] = ", ".join(f"{device} {peak / 1e6:,.1f}" for device, peak in row["memory_peak_bytes"].items())
         row["params_m"] = row["params"] / 1e6
         row["macs_m"] = row["macs"] / 1e6
         for name in CATEGORIES:
@@ -66,9 +74,29 @@ def models(
         title += f"\nablation {ablation}; Δ: ablated minus published"
     render(rows, fmt, [("arch", "arch"), ("variant", "variant"), ("width", "width"), ("resolution", "res"),
                        ("params_m", "params (M)"), ("macs_m", "MACs (M)"), *deltas,
-                       ("theoretical_speedup", "std/sep MACs"), *[(name, f"{name} %") for name in shown]],
+                       ("theoretical_speedup", "std/sep MACs"), *[(name, f"{name} %") for name in shown],
+                       ("min_mb", "min MB"), *([("peak_mb", "peak MB (run)")] if measured else [])],
            title=title)
     stdout.print(f"[dim]standard variant: {CONVERSION_RULE}[/dim]")
+
+
+def _measured_peaks(reports_dir: Path | None) -> dict[tuple, dict[str, int]]:
+    """(arch, variant, width, resolution, batch) -> device -> the newest measured session peak (bytes), from the
+    result files under reports/runs; empty before the first run."""
+    from mnbench.errors import MnbenchError
+    from mnbench.report.pairs import default_result_paths, load_report
+
+    try:
+        report = load_report(default_result_paths(reports_dir))
+    except MnbenchError:
+        return {}
+    out: dict[tuple, dict[str, int]] = {}
+    for item in report.records:
+        r, memory = item.record, item.record.get("memory") or {}
+        if isinstance(memory.get("peak_bytes"), int) and r.get("threads") == 1:
+            key = (r["arch"], r["variant"], float(r["width"]), r["resolution"], r["batch"])
+            out.setdefault(key, {})[r["device"]] = memory["peak_bytes"]
+    return out
 
 
 def _ablation_archs(name: str) -> tuple[str, ...]:

@@ -23,14 +23,15 @@ def run(
     variant: Annotated[str, typer.Option("--variant", help="separable, standard or both.")] = "both",
     width: WidthOpt = "1.0",
     resolution: ResolutionOpt = "224",
-    batch: BatchOpt = 1,
+    batch: Annotated[str, typer.Option("--batch", "-b", help="Batch size(s), comma-separated: each is a point of its own (images/s beside latency).")] = "1",
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16, bf16 or int8 (what ran is recorded).")] = "fp32",
-    threads: Annotated[str, typer.Option("--threads", "-t", help="Threads per model: a number, or 'all' for the physical cores available. Default 1: the steadiest figure on a shared machine (docs/measurement.md).")] = "1",
+    threads: Annotated[str, typer.Option("--threads", "-t", help="Threads per model: a number, a comma list to sweep (1,2), 'all' for the physical cores available, or 'auto' for 1, 2, 4, ... up to them. Default 1: the steadiest figure on a shared machine (docs/measurement.md).")] = "1",
     repetitions: Annotated[int, typer.Option("--repetitions", help="Repetitions of each group at least (fresh sessions each, spread over the run); its interval comes from their spread.")] = 5,
     max_time: Annotated[float, typer.Option("--max-time", help="Seconds measured at most per group and device, over all its repetitions.")] = 6.0,
     target: Annotated[float, typer.Option("--target", help="Stop measuring a group once its speedup is known to ±this fraction (95 % interval).")] = 0.03,
     for_check: Annotated[bool, typer.Option("--for-check", help="Record a baseline for `mnbench check`: also measure what it divides by (each model's own file again with frozen settings, and the machine-speed reference), about doubling the run.")] = False,
     peak: Annotated[bool, typer.Option("--peak/--no-peak", help="Measure each device's peak GMAC/s once per machine (the roofline's figures behind the bound column).")] = True,
+    memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Measure each model's session memory after the timing (a fresh process each), beside the least its graph needs.")] = True,
     cuda_graph: Annotated[bool, typer.Option("--cuda-graph", help="torch:cuda devices: replay each model from a captured CUDA graph (recorded).")] = False,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="torch devices: run models in channels_last memory format (recorded).")] = False,
     model: Annotated[list[Path] | None, typer.Option("--model", help="Your own ONNX file (repeat for more); measured as one group, costed on its graph.")] = None,
@@ -50,14 +51,15 @@ def run(
 
     if variant not in VARIANT_CHOICES:
         raise MnbenchError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANT_CHOICES)}")
-    user_models = _user_models(model, label, pair, batch)
+    batches = parse_numbers(batch, "batch", int)
+    user_models = [m for b in batches for m in _user_models(model, label, pair, b)]
     plan = RunPlan(
         archs=parse_archs(arch or "v2") if arch or not user_models else [], user_models=tuple(user_models),
         devices=resolve_devices(device), variants=VARIANT_CHOICES[variant],
         widths=parse_numbers(width, "width", float), resolutions=parse_numbers(resolution, "resolution", int),
-        batch=batch, precision=precision, threads=parse_threads(threads),
+        batch=batches, precision=precision, threads=parse_thread_counts(threads),
         measure=MeasureSettings(repetitions=repetitions, max_time_s=max_time, target_halfwidth=target),
-        with_reference=for_check, with_controls=for_check, with_peak=peak,
+        with_reference=for_check, with_controls=for_check, with_peak=peak, with_memory=memory,
         torch_options={k: True for k, on in (("cuda_graph", cuda_graph), ("channels_last", channels_last)) if on},
     )
     output = output or default_run_output(reports_dir)
@@ -86,6 +88,22 @@ def run(
     for line in warnings:
         stderr.print(f"warning: {line}", highlight=False, soft_wrap=True)
     print(output)
+
+
+def parse_thread_counts(spec: str) -> list[int]:
+    """--threads of `run`: one count or a sweep: a comma list (each a number or 'all'), or 'auto' (1, 2, 4, ... up
+    to the physical cores available, those included)."""
+    from mnbench.host.facts import physical_cores
+
+    if spec.strip().lower() == "auto":
+        cores, counts = physical_cores(), [1]
+        while counts[-1] * 2 < cores:
+            counts.append(counts[-1] * 2)
+        return counts + ([cores] if cores > counts[-1] else [])
+    counts = [parse_threads(part) for part in spec.split(",") if part.strip()]
+    if not counts:
+        raise MnbenchError(f"--threads must be a positive number, a comma list, 'all' or 'auto', got {spec!r}")
+    return list(dict.fromkeys(counts))
 
 
 def parse_threads(spec: str) -> int:
@@ -130,8 +148,10 @@ def _check_writable(output: Path) -> None:
 def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
     from mnbench.run.plan import run_plan
 
+    low, high = plan.estimate_s()
+    # The bar says at the start how long the measuring takes, from the plan (`RunPlan.estimate_s`).
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-               TimeElapsedColumn())
+               TimeElapsedColumn(), TextColumn(f"of about {_minutes(low)}–{_minutes(high)}"))
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task("starting", total=plan.steps())
 
@@ -142,6 +162,10 @@ def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
                        on_status=lambda text: progress.update(task, description=text))
         progress.update(task, completed=progress.tasks[0].total)
     return doc
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 # The answer first, in at most 100 columns; everything else is in the result file and `mnbench report`.
@@ -160,22 +184,24 @@ def summary_rows(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     from mnbench.report.pairs import build_report
 
     report = build_report([(Path("this run"), doc)])
-    rows = [{"device": r["device"], "arch": _arch_label(r), "min_standard": ms(r["min_ms_standard"]),
+    swept = len({r["threads"] for r in report.rows + report.unpaired}) > 1
+    rows = [{"device": r["device"], "arch": _arch_label(r, swept), "min_standard": ms(r["min_ms_standard"]),
              "min_separable": ms(r["min_ms_separable"]), "theoretical": speedup(r["theoretical_speedup"]),
              "realized": speedup(r["realized_speedup"]), "interval": interval(r["realized_speedup_ci"]),
              "kept": percent(r["share_kept"]), "bound": r.get("bound") or "–"} for r in report.rows]
     for r in report.unpaired:
         latency = {"min_standard" if r["variant"] in ("standard", "baseline") else "min_separable": ms(r["min_ms"])}
-        rows.append({"device": r["device"], "arch": f"{_arch_label(r)} {r['variant']}"} | latency)
+        rows.append({"device": r["device"], "arch": f"{_arch_label(r, swept)} {r['variant']}"} | latency)
     return rows, report.warnings
 
 
-def _arch_label(row: dict[str, Any]) -> str:
-    """"v2", or "v2 w0.5 r160" off the papers' headline width and resolution."""
+def _arch_label(row: dict[str, Any], threads: bool = False) -> str:
+    """"v2", or "v2 w0.5 r160" off the papers' headline width and resolution; "t2" for the thread count when the
+    run swept threads, "b8" for a batch other than 1."""
     name = str(row["arch"])
     if (float(row["width"]), row["resolution"]) != (1.0, 224) and row["resolution"]:
         name += f" w{row['width']:g} r{row['resolution']}"
-    return name + (f" b{row['batch']}" if row.get("batch", 1) != 1 else "")
+    return name + (f" t{row['threads']}" if threads else "") + (f" b{row['batch']}" if row.get("batch", 1) != 1 else "")
 
 
 def _what_ran(records: list[dict[str, Any]]) -> str:

@@ -168,6 +168,11 @@ def count_cost(model: onnx.ModelProto | str | Path) -> ModelCost:
     return ModelCost.from_nodes(nodes)
 
 
+def shaped_graph(model: onnx.ModelProto | str | Path) -> "_Graph":
+    """The shape-inferred graph with its lookup tables, for the other analyses of a graph (`graph/memory.py`)."""
+    return _Graph(_infer_shapes(_load(model)))
+
+
 def _load(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         return model
@@ -194,6 +199,9 @@ class _Graph:
         # TorchScript exporter turns identical initializers, e.g. zero biases, into Identity nodes of one
         # another). The value is kept where known, None otherwise (its shape then comes from inference).
         self.constants: dict[str, onnx.TensorProto | None] = {init.name: init for init in graph.initializer}
+        self.initializer_names = [init.name for init in graph.initializer]
+        self.graph_inputs = [x.name for x in graph.input if x.name not in self.constants]
+        self.graph_outputs = [x.name for x in graph.output]
         for node in self.nodes:  # ONNX nodes are topologically sorted
             if node.op_type == "Constant":
                 value = next((a.t for a in node.attribute if a.name == "value"), None)

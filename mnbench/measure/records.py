@@ -15,9 +15,10 @@ from mnbench.results import Companion, Record, SampleSeries
 
 def make_record(exported, device, session_info: dict, measurements: list[Measurement],
                 references: list[Measurement] | None = None, reference_info: dict | None = None,
-                controls: dict[str, Companion] | None = None) -> Record:
+                controls: dict[str, Companion] | None = None, memory: dict[str, Any] | None = None) -> Record:
     """One model's record from its repetitions (one Measurement each); `references`, the machine-speed reference
-    measured in the same rounds; `controls`, the controls by file sha256 (`control_companion`)."""
+    measured in the same rounds; `controls`, the controls by file sha256 (`control_companion`); `memory`, the
+    session's measured peak beside the graph's minimum (`mnbench.run.memory`)."""
     config = exported.config
     fields = {
         "arch": config.arch, "variant": config.variant, "width": config.width, "resolution": config.resolution,
@@ -29,6 +30,8 @@ def make_record(exported, device, session_info: dict, measurements: list[Measure
         "params": int(exported.params), "model_sha256": exported.sha256, "model_path": str(exported.path),
         "model": config.as_dict() | {"slug": config.slug, "opset": exported.opset},
     }
+    if memory is not None:
+        fields["memory"] = dict(memory)
     if session_info.get("quantization") is not None:  # int8: what ran in int8, how far outputs moved
         fields["quantization"] = session_info["quantization"]
     return Record(fields=fields, series=series_of(measurements),

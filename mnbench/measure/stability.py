@@ -83,7 +83,8 @@ def pair_warnings(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     for row in rows:
         half = row.get("realized_speedup_halfwidth")
         if isinstance(half, (int, float)) and math.isfinite(half) and half > HALFWIDTH_LIMIT:
-            name = f"{row['arch']} w{row['width']:g} r{row['resolution']} on {row['device']}"
+            point = "".join(f" {key} {row[key]}" for key in ("threads", "batch") if row.get(key) not in (None, 1))
+            name = f"{row['arch']} w{row['width']:g} r{row['resolution']}{point} on {row['device']}"
             out.append(f"{name}: the realized speedup is known to ±{half:.0%} only; run the same command again "
                        f"(`mnbench report` pools the runs), give it longer (--max-time), or use {QUIETER}")
     return out

@@ -42,13 +42,22 @@ class ModelFile:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PassGroup:
+    """One group of a pass: its models, measured together on `device` at `threads` and `batch`."""
+
+    device: Any
+    index: int
+    models: tuple[ModelFile, ...]
+    threads: int | None
+    batch: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class PassJob:
     """Everything one pass measures; plain data, so that it crosses into the worker process."""
 
-    groups: tuple[tuple[Any, int, tuple[ModelFile, ...]], ...]  # (device, group index, its models), in order
-    batch: int
+    groups: tuple[PassGroup, ...]  # in order
     precision: str
-    threads: int | None
     options: dict[str, dict[str, Any]]  # device name -> backend options of its model sessions
     with_reference: bool
     with_controls: bool
@@ -136,18 +145,22 @@ def measure_pass(job: PassJob, *, on_group: Callable[[str], None] = lambda label
     fresh sessions."""
     from mnbench.measure.reference import open_reference
 
-    devices = list({device.name: device for device, _, _ in job.groups}.values())
+    devices = list({group.device.name: group.device for group in job.groups}.values())
     for device in devices:
         with ExitStack() as device_stack:
-            reference = None
-            if job.with_reference:
-                reference = device_stack.enter_context(open_reference(
-                    device, precision=job.precision, threads=job.threads, models_dir=job.models_dir))
-            for dev, index, models in job.groups:
-                if dev.name != device.name:
+            references: dict[int | None, Any] = {}  # one reference session per thread count, for all its groups
+            for group in job.groups:
+                if group.device.name != device.name:
                     continue
-                on_group(f"{models[0].slug} on {device.name}")
-                on_measured(_measure_group(job, device, index, models, reference))
+                if job.with_reference and group.threads not in references:
+                    references[group.threads] = device_stack.enter_context(open_reference(
+                        device, precision=job.precision, threads=group.threads, models_dir=job.models_dir))
+                on_group(f"{group.models[0].slug}{_point_label(group)} on {device.name}")
+                on_measured(_measure_group(job, device, group, references.get(group.threads)))
+
+
+def _point_label(group: PassGroup) -> str:
+    return f" at {group.threads} thread{'s' if group.threads != 1 else ''}" if group.threads else ""
 
 
 def _scaled(timing: dict[str, Any], models: int) -> dict[str, Any]:
@@ -156,17 +169,18 @@ def _scaled(timing: dict[str, Any], models: int) -> dict[str, Any]:
     return timing | {key: timing[key] * scale for key in ("min_time_s", "max_time_s") if key in timing}
 
 
-def _measure_group(job: PassJob, device, index: int, models: tuple[ModelFile, ...], reference) -> GroupMeasured:
+def _measure_group(job: PassJob, device, group: PassGroup, reference) -> GroupMeasured:
     from mnbench.backends import open_session
     from mnbench.measure.control import open_control
 
-    openers = {m.slug: functools.partial(open_session, device, m.path, batch=job.batch, precision=job.precision,
-                                         threads=job.threads, models_dir=job.models_dir,
+    models = group.models
+    openers = {m.slug: functools.partial(open_session, device, m.path, batch=group.batch, precision=job.precision,
+                                         threads=group.threads, models_dir=job.models_dir,
                                          options=job.options.get(device.name, {}))
                for m in models}
     if job.with_controls:
         openers |= {control_workload(m.sha256): functools.partial(
-            open_control, device, m.path, batch=job.batch, precision=job.precision, threads=job.threads,
+            open_control, device, m.path, batch=group.batch, precision=job.precision, threads=group.threads,
             models_dir=job.models_dir) for m in models}
     # Opened in a seeded shuffled order per repetition: which session is created and allocated first must not be a
     # constant difference between the models of a group, or between a model and its control.
@@ -180,4 +194,4 @@ def _measure_group(job: PassJob, device, index: int, models: tuple[ModelFile, ..
             workloads[REFERENCE_WORKLOAD] = reference.infer
             infos[REFERENCE_WORKLOAD] = dict(reference.info)
         measured = measure.measure_interleaved(workloads, **_scaled(job.timing, len(models)))
-    return GroupMeasured(device=device.name, index=index, measured=measured, infos=infos)
+    return GroupMeasured(device=device.name, index=group.index, measured=measured, infos=infos)

@@ -25,6 +25,8 @@ from mnbench.errors import MnbenchError
 from mnbench.paths import runs_dir
 from mnbench.report.roofline_pairs import roofline_fields, with_predicted_shares
 from mnbench.report import ablations, precision_pairs
+from mnbench.report.curves import curve_rows
+from mnbench.report.memory_rows import memory_rows
 from mnbench.artifacts.user_pairs import SLOTS, user_pair
 
 # Every row carries these keys, in this order (json keeps them, csv and markdown show them as columns).
@@ -114,7 +116,13 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "unpaired": self.unpaired, "profiles": self.profiles, "machines": self.machines,
                 "peaks": self.peaks, "notes": self.notes, "skipped": self.load_warnings, "sources": self.sources,
-                "warnings": self.warnings, "ablations": self.ablations, "int8": self.int8}
+                "warnings": self.warnings, "ablations": self.ablations, "int8": self.int8,
+                "curves": self.curves, "memory": memory_rows(self.records)}
+
+    @property
+    def curves(self) -> list[dict[str, Any]]:
+        """Pairs measured at several (threads, batch) points, as curves (`report/curves.py`)."""
+        return curve_rows(self.rows)
 
 
 def default_result_paths(reports_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -143,6 +151,7 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
     labels = machine_labels(doc["machine"] for _, doc in docs)
     machines: dict[str, dict[str, Any]] = {}
     peaks: dict[str, dict[str, dict[str, Any]]] = {}
+    peaks_by_threads: dict[tuple[str, str], dict[Any, dict[str, Any]]] = {}  # (machine, device) -> threads -> peak
     sourced: list[SourcedRecord] = []
     profiles: dict[tuple, dict[str, Any]] = {}
     run_warnings: list[str] = []
@@ -155,6 +164,11 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
         for device, peak in _mapping(doc.get("peaks")).items():
             if isinstance(peak, Mapping) and isinstance(peak.get("gmacs_per_s"), (int, float)):
                 peaks.setdefault(machine, {})[device] = dict(peak)
+                peaks_by_threads.setdefault((machine, device), {})[peak.get("threads")] = dict(peak)
+        for device, by_threads in _mapping(doc.get("peaks_by_threads")).items():  # a run that swept threads
+            for peak in _mapping(by_threads).values():
+                if isinstance(peak, Mapping) and isinstance(peak.get("gmacs_per_s"), (int, float)):
+                    peaks_by_threads.setdefault((machine, device), {})[peak.get("threads")] = dict(peak)
         # An ablate file's records are its own rows (below), never a speedup pair's side.
         for record in [] if ablations.is_ablation_result(doc) else doc["records"]:
             sourced.append(SourcedRecord(machine=machine, source=source, created_utc=_created(doc), record=record))
@@ -167,7 +181,8 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
     rows, unpaired = [], []
     newest = [items[-1] for by_variant in runs.values() for items in by_variant.values()]
     for (group, model), by_variant in sorted(runs.items(), key=lambda item: _sort_key(*item[0])):
-        peak = peaks.get(group[0], {}).get(group[1])
+        # The peak measured at the pair's thread count where there is one (the roofline's figures scale with it).
+        peak = peaks_by_threads.get(group[:2], {}).get(group[4]) or peaks.get(group[0], {}).get(group[1])
         separable, standard = by_variant.get("separable"), by_variant.get("standard")
         if separable and standard:
             row = pair_row(standard, separable, peak)

@@ -19,6 +19,7 @@ from matplotlib.ticker import FuncFormatter
 from mnbench import atomic
 from mnbench.config import CATEGORIES
 from mnbench.report.ablation_plot import ablation_figure
+from mnbench.report.curve_plot import curve_figure
 from mnbench.report.columns import profile_categories
 from mnbench.report.labels import Label, place_labels
 from mnbench.report.pairs import Report
@@ -121,6 +122,8 @@ PLOTS: dict[str, tuple[str, Callable[[Report], Figure | None]]] = {
                 speedup_figure),
     "latency": ("latency (min) against MACs per inference (log axes)", latency_figure),
     "profile": ("Time share against MAC share per operator category (from the runtime profiler)", profile_figure),
+    "parallelism": ("Share of the MAC saving kept against threads × batch, measured (95 % intervals) and the "
+                    "roofline's prediction", curve_figure),
     "ablations": ("mnbench ablate: latency change against MAC change per design choice and device (95 % intervals)",
                   ablation_figure),
 }

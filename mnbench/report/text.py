@@ -17,6 +17,8 @@ from mnbench.report.ablations import ABLATION_COLUMNS, ABLATION_LEGEND, display_
 from mnbench.report.pairs import Report, min_ms
 from mnbench.report.providers import PROVIDER_COLUMNS, PROVIDER_LEGEND, provider_rows
 from mnbench.report.precision_pairs import INT8_COLUMNS, INT8_LEGEND
+from mnbench.report.curves import CURVE_COLUMNS, CURVE_LEGEND
+from mnbench.report.memory_rows import MEMORY_COLUMNS, MEMORY_LEGEND, memory_rows
 
 # Columns of the text table written to a file or a pipe: the pair table has 18 columns.
 TEXT_WIDTH = 240
@@ -46,6 +48,12 @@ def to_markdown(report: Report) -> str:
         parts += ["", "## Design claims (mnbench ablate)", "",
                   *_markdown_table(ABLATION_COLUMNS, display_rows(report.ablations)), "",
                   *[f"- **{term}**: {text}" for term, text in ABLATION_LEGEND]]
+    if curves := report.curves:
+        parts += ["", "## Speedup against parallelism (threads × batch)", "", *_markdown_table(CURVE_COLUMNS, curves),
+                  "", *[f"- **{term}**: {text}" for term, text in CURVE_LEGEND]]
+    if memory := memory_rows(report.records):
+        parts += ["", "## Memory per model", "", *_markdown_table(MEMORY_COLUMNS, memory), "",
+                  *[f"- **{term}**: {text}" for term, text in MEMORY_LEGEND]]
     if report.int8:
         parts += ["", "## int8 against fp32", "", *_markdown_table(INT8_COLUMNS, report.int8), "",
                   *[f"- **{term}**: {text}" for term, text in INT8_LEGEND]]
@@ -75,6 +83,12 @@ def rich_tables(report: Report) -> list[RenderableType]:
     if report.ablations:
         out += [_rich_table("Design claims (mnbench ablate)", ABLATION_COLUMNS, display_rows(report.ablations)),
                 Text("\n".join(f"{term}: {text}" for term, text in ABLATION_LEGEND), style="dim")]
+    if curves := report.curves:
+        out += [_rich_table("Speedup against parallelism (threads × batch)", CURVE_COLUMNS, curves),
+                Text("\n".join(f"{term}: {text}" for term, text in CURVE_LEGEND) + "\n", style="dim")]
+    if memory := memory_rows(report.records):
+        out += [_rich_table("Memory per model", MEMORY_COLUMNS, memory),
+                Text("\n".join(f"{term}: {text}" for term, text in MEMORY_LEGEND) + "\n", style="dim")]
     if report.int8:
         out += [_rich_table("int8 against fp32", INT8_COLUMNS, report.int8),
                 Text("\n".join(f"{term}: {text}" for term, text in INT8_LEGEND) + "\n", style="dim")]

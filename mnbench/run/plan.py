@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from mnbench import results
 from mnbench.config import PRECISIONS, ModelConfig, check_choice
@@ -24,9 +25,16 @@ from mnbench.int8.quantize import for_precision
 from mnbench.measure import stability
 from mnbench.measure.loop import Measurement
 from mnbench.measure.records import REFERENCE_WORKLOAD, control_companion, control_workload, make_record
-from mnbench.measure.worker import GroupMeasured, ModelFile, PassJob, run_pass
+from mnbench.measure.worker import GroupMeasured, ModelFile, PassGroup, PassJob, run_pass
+from mnbench.run.memory import session_memory
 from mnbench.results import Record
 from mnbench.stats import repetitions
+
+# What the time estimate counts besides the repetitions themselves (seconds, on a 2-vCPU VM): a worker process's
+# start with its runtimes' imports, opening one model's session, and one model's memory measurement.
+PASS_START_S = 1.5
+GROUP_OPEN_S = 0.3
+MEMORY_PER_MODEL_S = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,9 +86,10 @@ class RunPlan:
     variants: tuple[str, ...] = ("separable", "standard")
     widths: list[float] = field(default_factory=lambda: [1.0])
     resolutions: list[int] = field(default_factory=lambda: [224])
-    batch: int = 1
+    # A number, or a list to sweep: every point (threads x batch) is a group of its own, with its own interval.
+    batch: int | Sequence[int] = 1
     precision: str = "fp32"
-    threads: int | None = None
+    threads: int | None | Sequence[int] = None
     measure: MeasureSettings = MeasureSettings()
     # What `mnbench check` divides by, measured in the same rounds (a baseline for the gate, `run --for-check`): the
     # machine-speed reference, and each model's own file again with pinned settings (its control).
@@ -93,8 +102,11 @@ class RunPlan:
     # Explicit model groups, each measured in the same rounds (`mnbench ablate`: a published net and its ablated
     # nets); when given, they replace archs x widths x resolutions x variants.
     groups: tuple[tuple[ModelConfig, ...], ...] = ()
-    # The user's own ONNX files (mnbench.artifacts.user_models.UserModel), measured as one more group, after the above.
+    # The user's own ONNX files (mnbench.artifacts.user_models.UserModel), measured as one more group per batch
+    # they were loaded at, after the above.
     user_models: tuple[Any, ...] = ()
+    # Each model's session memory, measured once per point in a fresh process after the timing (measure/memory.py).
+    with_memory: bool = True
 
     def __post_init__(self) -> None:
         check_choice("precision", self.precision, PRECISIONS)
@@ -102,19 +114,50 @@ class RunPlan:
             raise MnbenchError(f"{', '.join('--' + k.replace('_', '-') for k in sorted(self.torch_options))} "
                                "apply only to the torch devices "
                                f"(torch, torch:cuda); --device gave {', '.join(d.name for d in self.devices)}")
-        if self.threads is not None and self.threads <= 0:
-            raise MnbenchError(f"threads must be a positive integer, got {self.threads}")
+        for name, values in (("threads", [t for t in self.thread_counts if t is not None]), ("batch", self.batches)):
+            if any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values) or len(set(values)) < len(values):
+                raise MnbenchError(f"{name} must be positive integers, each once; got {list(values)}")
+        if (self.with_reference or self.with_controls) and len(self.thread_counts) * len(self.batches) > 1:
+            raise MnbenchError("a baseline for `mnbench check` is one point: give one --threads and one --batch "
+                               "with --for-check")
         # Validate every model config up front: a bad width fails before minutes of measuring.
         self.configs()
 
+    @property
+    def batches(self) -> tuple[int, ...]:
+        return tuple(self.batch) if isinstance(self.batch, (list, tuple)) else (self.batch,)
+
+    @property
+    def thread_counts(self) -> tuple[int | None, ...]:
+        return tuple(self.threads) if isinstance(self.threads, (list, tuple)) else (self.threads,)
+
     def configs(self) -> list[list[ModelConfig]]:
-        """One group per (arch, width, resolution): the variants measured together (or `groups`, as given)."""
+        """One group per (arch, width, resolution, batch): the variants measured together (or `groups`, as given)."""
         if self.groups:
             return [list(group) for group in self.groups]
         return [
-            [ModelConfig(arch=a, variant=v, width=w, resolution=r, batch=self.batch) for v in self.variants]
-            for a, w, r in itertools.product(self.archs, self.widths, self.resolutions)
+            [ModelConfig(arch=a, variant=v, width=w, resolution=r, batch=b) for v in self.variants]
+            for b, a, w, r in itertools.product(self.batches, self.archs, self.widths, self.resolutions)
         ]
+
+    def user_groups(self) -> list[list[Any]]:
+        """The user's files, one group per batch they were loaded at."""
+        by_batch: dict[int, list[Any]] = {}
+        for model in self.user_models:
+            by_batch.setdefault(model.config.batch, []).append(model)
+        return list(by_batch.values())
+
+    def estimate_s(self) -> tuple[float, float]:
+        """Seconds the measuring takes at the least (every group done at its minimum repetitions) and at the most
+        (every group at its time cap), for the progress bar: passes cost a process start each, groups their
+        sessions, repetitions their time (a group of n models gets n/2 times a pair's), memory a process per model."""
+        sizes = [len(g) for g in self.configs() + self.user_groups()] * len(self.thread_counts) * len(self.devices)
+        settings = self.measure
+        most_repetitions = max(settings.repetitions, math.ceil(settings.max_time_s / settings.repetition_s))
+        per_pass = PASS_START_S + sum(GROUP_OPEN_S * n + settings.repetition_s * max(1.0, n / 2) for n in sizes)
+        memory = MEMORY_PER_MODEL_S * sum(sizes) if self.with_memory else 0.0
+        return (settings.repetitions * per_pass + memory,
+                (most_repetitions + stability.MAX_DISCARDED) * per_pass + memory)
 
     def options_for(self, device) -> dict[str, Any]:
         """The backend options a model session on `device` gets (only torch devices take any)."""
@@ -122,7 +165,8 @@ class RunPlan:
 
     def steps(self) -> int:
         """Group repetitions in the whole run at the least (for progress)."""
-        return (len(self.configs()) + bool(self.user_models)) * len(self.devices) * self.measure.repetitions
+        groups = (len(self.configs()) + len(self.user_groups())) * len(self.thread_counts)
+        return groups * len(self.devices) * self.measure.repetitions
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -157,17 +201,20 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
     from mnbench.artifacts.export import export_model
     from mnbench.host.machine import machine_info
 
-    doc = results.new_result(machine_info(), settings={"measure": asdict(plan.measure)}
+    doc = results.new_result(machine_info(), settings={"measure": asdict(plan.measure),
+                                                       "estimate_s": [round(s, 1) for s in plan.estimate_s()]}
                              | ({"torch_options": dict(plan.torch_options)} if plan.torch_options else {}))
     if plan.with_peak:
-        peaks = {d.name: _device_peak(d, plan, reports_dir, on_status) for d in plan.devices}
-        doc["peaks"] = {name: peak for name, peak in peaks.items() if peak is not None}
+        _record_peaks(doc, plan, reports_dir, on_status)
     # int8: each fp32 export quantized (cached beside it), and that file measured (mnbench.int8.quantize)
     exported = [[for_precision(export_model(c, models_dir=models_dir, progress=False), plan.precision) for c in group]
-                for group in plan.configs()]
-    exported += [list(plan.user_models)] if plan.user_models else []
+                for group in plan.configs()] + plan.user_groups()
+    # A unit is what one worker measures together: one group of models at one thread count (its batch is the
+    # models' own).
+    units = [(threads, models) for threads in plan.thread_counts for models in exported]
     measured: dict[tuple[str, int, str], _Measured] = {}
-    pending = [(device, index) for device in plan.devices for index in range(len(exported))]
+    pending = [(device, index) for device in plan.devices for index in range(len(units))]
+    started = time.monotonic()
     states: list[dict[str, Any]] = []
     progress = _Progress(plan, len(pending), on_group)
     try:
@@ -175,7 +222,7 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
             if not pending:
                 break
             before, this_pass = machine_state.snapshot(), []
-            run_pass(_pass_job(plan, exported, pending, len(states), models_dir),
+            run_pass(_pass_job(plan, units, pending, len(states), models_dir),
                      on_group=lambda label: progress.start(f"{label} (pass {repetition + 1})"),
                      on_measured=this_pass.append)
             state = machine_state.between(before, machine_state.snapshot())
@@ -188,30 +235,37 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
                 continue
             for group in this_pass:
                 device = next(d for d, _ in pending if d.name == group.device)
-                entries = _keep(measured, group, device, exported[group.index])
+                entries = _keep(measured, group, device, units[group.index][1])
                 if plan.measure.is_done(len(entries[0].model), group_halfwidth(entries)):
                     pending.remove((device, group.index))
                     progress.finish_group(len(entries[0].model))
+        if plan.with_memory:
+            on_status("measuring each model's memory (a fresh process each)")
+            memory = session_memory(plan, measured.values(), models_dir)
+        else:
+            memory = {}
     except KeyboardInterrupt:
         doc["records"] = [r.to_json() for r in _records(measured)]
         doc["machine_state"] = stability.summarize_states(states)
         raise RunInterrupted(doc if doc["records"] else None) from None
-    for record in _records(measured):
+    doc["settings"]["measured_s"] = round(time.monotonic() - started, 1)  # beside the estimate made at the start
+    for record in _records(measured, memory):
         on_record(record)
         doc["records"].append(record.to_json())
     doc["machine_state"] = stability.summarize_states(states)
     return doc
 
 
-def _pass_job(plan: RunPlan, exported: list[list], pending: list[tuple[Any, int]], repetition: int,
-              models_dir: Path | None) -> PassJob:
+def _pass_job(plan: RunPlan, units: list[tuple[int | None, list]], pending: list[tuple[Any, int]],
+              repetition: int, models_dir: Path | None) -> PassJob:
     return PassJob(
-        groups=tuple((device, index, tuple(ModelFile(e.config.slug, Path(e.path), e.sha256) for e in exported[index]))
+        groups=tuple(PassGroup(device=device, index=index, threads=units[index][0],
+                               batch=units[index][1][0].config.batch,
+                               models=tuple(ModelFile(e.config.slug, Path(e.path), e.sha256) for e in units[index][1]))
                      for device, index in pending),
-        batch=plan.batch, precision=plan.precision, threads=plan.threads,
-        options={d.name: plan.options_for(d) for d in plan.devices}, with_reference=plan.with_reference,
-        with_controls=plan.with_controls, repetition=repetition, timing=plan.measure.for_repetition(repetition),
-        seed=plan.measure.seed, models_dir=models_dir)
+        precision=plan.precision, options={d.name: plan.options_for(d) for d in plan.devices},
+        with_reference=plan.with_reference, with_controls=plan.with_controls, repetition=repetition,
+        timing=plan.measure.for_repetition(repetition), seed=plan.measure.seed, models_dir=models_dir)
 
 
 def _keep(measured: dict[tuple, _Measured], group: GroupMeasured, device, exported: list) -> list[_Measured]:
@@ -261,7 +315,7 @@ class _Progress:
         self.finished_steps += repetitions_used
 
 
-def _records(measured: dict[tuple, _Measured]) -> list[Record]:
+def _records(measured: dict[tuple, _Measured], memory: dict[int, dict[str, Any]] | None = None) -> list[Record]:
     """Records in plan order. After Ctrl-C a group may have one repetition fewer than the groups before it;
     the variants of one group always have the same repetitions (they are measured together)."""
     out = []
@@ -269,24 +323,39 @@ def _records(measured: dict[tuple, _Measured]) -> list[Record]:
         controls = {m.exported.sha256: control_companion(m.control, m.control_info)} if m.control else None
         info = complete_quantization(m.info, m.exported, m.device)  # int8 only: settings, sqnr_db, top1
         out.append(make_record(m.exported, m.device, info, m.model, m.reference or None, m.reference_info,
-                               controls))
+                               controls, memory=(memory or {}).get(id(m))))
     return out
 
 
-def _device_peak(device, plan: RunPlan, reports_dir: Path | None, on_status) -> dict[str, Any] | None:
-    """The device's attainable GMAC/s, measured once per machine and kept under reports/peaks/; None at int8,
-    whose peak workloads are not quantized yet (measured in float they would be no int8 ceiling, and would
-    overwrite the stored fp32 peak)."""
+def _record_peaks(doc: dict[str, Any], plan: RunPlan, reports_dir: Path | None, on_status) -> None:
+    """The peak of each device at each thread count of the run: `peaks` holds the first thread count's (what a
+    single-point run has always written), `peaks_by_threads` every thread count's when the run sweeps threads."""
+    by_threads: dict[str, dict[str, Any]] = {}
+    for device in plan.devices:
+        for threads in plan.thread_counts:
+            peak = _device_peak(device, plan.precision, threads, reports_dir, on_status)
+            if peak is not None:
+                by_threads.setdefault(device.name, {})[str(peak.get("threads", threads))] = peak
+    doc["peaks"] = {name: next(iter(peaks.values())) for name, peaks in by_threads.items()}
+    if len(plan.thread_counts) > 1:
+        doc["peaks_by_threads"] = by_threads
+
+
+def _device_peak(device, precision: str, threads: int | None, reports_dir: Path | None,
+                 on_status) -> dict[str, Any] | None:
+    """The device's attainable GMAC/s, measured once per machine and thread count and kept under reports/peaks/;
+    None at int8, whose peak workloads are not quantized yet (measured in float they would be no int8 ceiling, and
+    would overwrite the stored fp32 peak)."""
     from mnbench.roofline.peak import load_peak, measure_peak, save_peak
 
-    if plan.precision == "int8":
+    if precision == "int8":
         on_status(f"no int8 peak for {device.name}: the peak workloads run in float only")
         return None
 
-    peak = load_peak(device, precision=plan.precision, threads=plan.threads, reports_dir=reports_dir)
+    peak = load_peak(device, precision=precision, threads=threads, reports_dir=reports_dir)
     if peak is None:
         on_status(f"measuring the peak GMAC/s of {device.name} (once per machine and thread count)")
         # Short: the roofline's figures need their order of magnitude, not `mnbench peak`'s precision.
-        peak = measure_peak(device, threads=plan.threads, precision=plan.precision, min_time_s=0.15, max_time_s=0.3)
+        peak = measure_peak(device, threads=threads, precision=precision, min_time_s=0.15, max_time_s=0.3)
         save_peak(peak, reports_dir=reports_dir)
     return peak
