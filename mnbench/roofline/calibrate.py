@@ -53,6 +53,7 @@ def mac_benches() -> list[ConvBench]:
     """Every MAC-class benchmark `mnbench peak` runs."""
     benches = [_chain("pointwise", channels=c, size=s) for c, s in (*_STAGES, (1024, 7), (32, 7))]
     benches += [_chain("dense", channels=c, size=s, kernel=3) for c, s in _STAGES]
+    benches += [_chain("dense", channels=c, size=s, kernel=k) for k in (5, 7) for c, s in _STAGES[1:6]]
     benches += [_chain("depthwise", channels=c, size=s, kernel=k) for k in (3, 5, 7) for c, s in _DEPTHWISE]
     benches += [_chain("grouped", channels=c, size=s, kernel=3, group_width=g) for g, c, s in _GROUPED]
     benches += [_chain("stem", channels=3, out_channels=c, size=224, kernel=k, stride=2)

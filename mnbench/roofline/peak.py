@@ -11,6 +11,11 @@ The same call measures the second roof and the fixed cost of a layer (workloads 
 once + the output written once, over the median latency; and `layer_overhead_us`, the time per layer of a chain
 of tiny convolutions: (p50 of 144 layers - p50 of 16 layers) / 128, the best of a 1x1 and a depthwise chain.
 
+On a batch-1 device it also measures `calibration`: what each operator class (pointwise, dense, depthwise,
+grouped, stem, fully connected; elementwise layers; fused epilogues) costs, from about eighty small benchmarks
+(`mnbench.roofline.calibrate`), which `mnbench predict` prices layers with. A peak stored before has none and is
+priced by the plain roofline.
+
 One file per machine, `reports/peaks/<hostname>.json`, keeps the peaks of every device and precision measured
 there: {"schema_version": 1, "host": ..., "peaks": {device: {precision: peak}}}.
 """

@@ -1,6 +1,9 @@
 """The calibrated roofline: each layer priced by what its operator class costs on this device.
 
-    MAC layer    time = layer overhead + max(MACs / efficiency of its class at its shape, bytes / cache bandwidth)
+    MAC layer    time = layer overhead + max(MACs / efficiency of its class at its shape,
+                                             activation bytes / cache bandwidth)
+                        + weight bytes / memory bandwidth (a network's weights do not stay in cache between
+                          inferences, and the benchmarks, which reuse theirs, never paid for them)
                         + the measured cost of the epilogue fused into it (activation, swish, residual Add)
     elementwise  time = fixed cost + bytes / cache bandwidth, one per fused region (`mnbench.roofline.layers`)
     other        the same, for pooling, Transpose, Concat, normalisations ... and unknown operators (listed)
@@ -37,6 +40,8 @@ def predict_calibrated(cost: ModelCost, roofs: Roofs, layers: GraphLayers, *, pr
         if node.name in layers.free or node.op_type in VIEW_OPS or (node.activation_bytes == 0 and node.macs == 0):
             continue
         moved = round((node.activation_bytes * batch_scale + node.weight_bytes) * scale)
+        weights_us = node.weight_bytes * scale / (roofs.bandwidth_gbytes_per_s * 1e3)
+        activations_us = calibration.eltwise_us(node.activation_bytes * batch_scale * scale)[0]
         region = region_of.get(node.name)
         shape = layers.macs.get(node.name)
         if region is not None:
@@ -48,7 +53,7 @@ def predict_calibrated(cost: ModelCost, roofs: Roofs, layers: GraphLayers, *, pr
             out.append(LayerTime(
                 name=node.name, op_type=node.op_type, category=node.category, macs=node.macs * batch_scale,
                 bytes=moved, compute_us=node.macs * batch_scale / (gmacs * 1e3),
-                memory_us=calibration.eltwise_us(moved)[0], overhead_us=roofs.layer_overhead_us,
+                memory_us=activations_us, overhead_us=roofs.layer_overhead_us, weights_us=weights_us,
                 epilogue_us=sum(calibration.epilogue_us(r.epilogue, r.output_elements * batch_scale) for r in fused),
                 fused=tuple(n for r in fused for n in r.nodes), priced=f"{shape.describe()}: {gmacs:.1f} GMAC/s"))
         else:

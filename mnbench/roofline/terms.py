@@ -89,6 +89,7 @@ class LayerTime:
     memory_us: float
     overhead_us: float
     epilogue_us: float = 0.0  # fused elementwise work (an activation, a residual Add) measured on this device
+    weights_us: float = 0.0  # weights streamed from memory on top of the compute (calibrated layers)
     fused: tuple[str, ...] = ()  # the nodes run inside this layer
     priced: str = "roofline"  # how compute_us was reached: the peak, or a calibrated operator class
 
@@ -99,12 +100,12 @@ class LayerTime:
 
     @property
     def time_us(self) -> float:
-        return max(self.compute_us, self.memory_us) + self.overhead_us + self.epilogue_us
+        return max(self.compute_us, self.memory_us) + self.overhead_us + self.epilogue_us + self.weights_us
 
     @property
     def bound(self) -> str:
         """Which term is largest: the roof the layer sits under, or its fixed cost."""
-        terms = {"compute": self.compute_us, "memory": self.memory_us, "overhead": self.overhead_us}
+        terms = {"compute": self.compute_us, "memory": self.memory_us + self.weights_us, "overhead": self.overhead_us}
         return max(BOUNDS, key=lambda b: terms[b])
 
 
