@@ -13,10 +13,11 @@
 # onnxruntime-gpu is importable (never on the lent machine, whose onnxruntime is the CPU build), so users with their
 # own GPU machine run this same script.
 #
-# What comes back in $OUT (6 files): summary.txt (one line per step), report-eager.md and report-cuda-graph.md
+# What comes back in $OUT (7 files): summary.txt (one line per step), report-eager.md and report-cuda-graph.md
 # (`mnbench report`: the CUDA-graph runs go in their own report, since the report pairs records by device,
-# precision and batch and would merge them with the eager ones), report.html (eager), results.tar.gz (every
-# result file, profile, log and plot), and ort-gpu-report.md where the ORT GPU steps ran.
+# precision and batch and would merge them with the eager ones; report-eager.md has the batch sweep's parallelism
+# table), predict-h200.md (the datasheet roofline at each batch of the sweep), report.html (eager), results.tar.gz
+# (every result file, profile, log and plot), and ort-gpu-report.md where the ORT GPU steps ran.
 #
 # Knobs (environment): OUT (default ./gpu-check-out), WORK (scratch: models, results; default a new temp folder),
 # PYTHON (default python3), DEVICE (default torch:cuda), MAX_TIME / REPETITIONS (per model group of a run: seconds
@@ -70,19 +71,23 @@ fi
 step install 25 "cd '$ROOT' && $PYTHON -m pip install -q --no-deps --no-build-isolation --no-index -e . || echo 'pip install failed: using PYTHONPATH=$ROOT'"
 step devices 20 "nvidia-smi; $MNBENCH devices"
 
-# --- the torch:cuda runs: batch 1 and 64, fp32 and fp16, eager and CUDA graph --------------------------------------
-# The first run of each batch exports (and validates on the CPU) the 8 models of that batch; the first run of each
-# precision measures the device's peak once. Their budgets carry that.
-for batch in 1 64; do
-    for precision in fp32 fp16; do
-        first=$([ $precision = fp32 ] && echo 30 || echo 0)
-        peak=$([ $batch = 1 ] && echo 10 || echo 0)
-        step "run-b$batch-$precision" $((35 + first + peak)) \
-            "$MNBENCH run --arch all --device $DEVICE --batch $batch --precision $precision $TIMES --output $RESULTS/eager/b$batch-$precision.json"
-        step "run-b$batch-$precision-graph" 35 \
-            "$MNBENCH run --arch all --device $DEVICE --batch $batch --precision $precision $TIMES --cuda-graph --output $RESULTS/cuda-graph/b$batch-$precision.json"
-    done
+# --- the torch:cuda runs at batch 1: fp32 and fp16, eager and CUDA graph -------------------------------------------
+# The first run exports (and validates on the CPU) the 8 models; the first run of each precision measures the
+# device's peak once. Their budgets carry that.
+for precision in fp32 fp16; do
+    first=$([ $precision = fp32 ] && echo 30 || echo 0)
+    step "run-b1-$precision" $((45 + first)) \
+        "$MNBENCH run --arch all --device $DEVICE --batch 1 --precision $precision $TIMES --output $RESULTS/eager/b1-$precision.json"
+    step "run-b1-$precision-graph" 35 \
+        "$MNBENCH run --arch all --device $DEVICE --batch 1 --precision $precision $TIMES --cuda-graph --output $RESULTS/cuda-graph/b1-$precision.json"
 done
+
+# --- the survey's GPU claim as a curve: realized speedup against batch, 1 to 256 (issue 26) ----------------------
+# One run, every batch a measured pair of its own; the report's parallelism table and plot draw it, and `predict`
+# sets the H200 datasheet roofline's curve beside it (below). v1 and v2 only, to fit the budget (20 exports).
+SWEEP_BATCHES=${SWEEP_BATCHES:-1,8,32,128,256}
+step sweep-batch 170 \
+    "$MNBENCH run --arch v1,v2 --device $DEVICE --batch $SWEEP_BATCHES --precision fp32 --max-time 2 --repetitions 3 --output $RESULTS/eager/batch-sweep-fp32.json"
 
 # --- where the time goes, and what the roofline predicts ----------------------------------------------------------
 PROFILE="$MNBENCH profile --arch v1 --variant separable --device $DEVICE --iterations 30"
@@ -93,7 +98,7 @@ else
 fi
 if $PYTHON -m mnbench predict --help >/dev/null 2>&1; then
     # The datasheet's roofline at both batches, and the one from the peak this check measured on the GPU.
-    step predict 15 "for b in 1 64; do $MNBENCH predict --spec h200 --arch all --batch \$b --format table; done > $RESULTS/predict-h200.md; $MNBENCH predict --spec this --device $DEVICE --arch all --format table >> $RESULTS/predict-h200.md"
+    step predict 15 "for b in ${SWEEP_BATCHES//,/ }; do $MNBENCH predict --spec h200 --arch v1,v2 --batch \$b --format table; done > $OUT/predict-h200.md; $MNBENCH predict --spec this --device $DEVICE --arch all --format table >> $OUT/predict-h200.md"
 else
     skip predict "this mnbench has no predict command" "$MNBENCH predict --spec h200 --arch all"
 fi

@@ -135,7 +135,8 @@ class Record:
         samples, sizes, reps = self.series.samples_ms, self.series.round_sizes, self.repetition_rounds
         out = dict(self.fields)
         out |= {"latency_ms": summarize(samples), "n": len(samples), **self.series.to_json(),
-                "throughput_ips": throughput_ips(samples, int(self.fields["batch"]))}
+                # images per call: the batch on each stream (OpenVINO's throughput mode runs several at once)
+                "throughput_ips": throughput_ips(samples, int(self.fields["batch"]) * int(self.fields.get("streams", 1)))}
         if reps:
             out["repetition_rounds"] = list(reps)
             out["repetition_p50_ms"] = [float(np.median(s)) for s in

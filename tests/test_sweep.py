@@ -88,3 +88,33 @@ def test_curve_change_and_its_interval_combine_two_independent_points():
     assert second["change_ci"] == pytest.approx([2.2 / 2.8 * math.exp(-half), 2.2 / 2.8 * math.exp(half)])
     assert second["roofline_kept"] == pytest.approx(2.8 / 3.5)
     assert second["throughput_standard"] == pytest.approx(1 * 1e3 / 10.0)
+
+
+def test_streams_need_the_openvino_device():
+    with pytest.raises(MnbenchError, match="needs the openvino device"):
+        RunPlan(archs=["v1"], devices=resolve_devices("cpu"), streams=[1, 2])
+    plan = RunPlan(archs=["v1"], devices=resolve_devices("cpu,openvino"), streams=[1, 2])
+    # cpu measures one stream only; openvino both: 3 groups of repetitions
+    assert plan.steps() == 3 * plan.measure.repetitions
+
+
+def test_an_openvino_session_with_streams_runs_a_request_on_each(tmp_path):
+    from mnbench.backends import open_session
+    from test_memory import _conv_relu_add
+    import onnx
+
+    path = tmp_path / "tiny.onnx"
+    onnx.save(_conv_relu_add(), str(path))
+    with open_session("openvino", path, batch=1, threads=2, options={"streams": 2}) as session:
+        session.infer()
+        assert session.info["streams"] == 2
+        assert int(session.info["settings"]["NUM_STREAMS"]) == 2  # read back from the compiled model
+    with pytest.raises(MnbenchError, match="openvino device only"):
+        open_session("cpu", path, batch=1, threads=1, options={"streams": 2})
+
+
+def test_curve_throughput_counts_every_stream():
+    one, two = _row(2, 1, 2.0, [1.9, 2.1]), _row(2, 1, 1.8, [1.7, 1.9]) | {"streams": 2}
+    first, second = curve_rows([two, one])
+    assert (first["streams"], second["streams"]) == (1, 2)
+    assert second["throughput_separable"] == pytest.approx(2 * 1e3 / two["min_ms_separable"])

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from mnbench.backends.base import BenchSession, concrete_shape, make_input
 from mnbench.graph.kernels import ConvGeometry, KernelProfile, KernelTime
 from mnbench.config import PRECISIONS, check_choice
-from mnbench.devices.registry import ONNXRUNTIME, TORCH, DeviceInfo, default_threads, resolve_device
+from mnbench.devices.registry import ONNXRUNTIME, OPENVINO, TORCH, DeviceInfo, default_threads, resolve_device
 from mnbench.errors import MnbenchError
 
 __all__ = ["BenchSession", "ConvGeometry", "KernelProfile", "KernelTime", "concrete_shape", "make_input",
@@ -57,6 +57,10 @@ def open_session(
 
     # Each runtime is imported when a session on it opens: a `cpu` run never loads OpenVINO's plugins, and an
     # `openvino` run works even where a swapped ONNX Runtime build is broken.
+    options = dict(options or {})
+    streams = int(options.pop("streams", 1))  # OpenVINO's throughput mode; every other runtime runs one request
+    if streams != 1 and device.runtime != OPENVINO:
+        raise MnbenchError(f"streams apply to the openvino device only, not to {device.name}")
     if options and device.runtime != TORCH:
         raise MnbenchError(f"{', '.join(sorted(options))} apply to the torch devices only, not to {device.name}")
     if device.runtime == TORCH:
@@ -72,4 +76,4 @@ def open_session(
     from mnbench.backends.openvino_backend import OpenVinoSession
 
     return OpenVinoSession(device, model_path, batch=batch, precision=precision, threads=threads,
-                           pin_settings=pin_settings, profile=profile)
+                           pin_settings=pin_settings, profile=profile, streams=streams)

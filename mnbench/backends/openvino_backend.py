@@ -77,14 +77,18 @@ def read_static_model(model_path: Path, batch: int):
 
 class OpenVinoSession(BenchSession):
     def __init__(self, device: DeviceInfo, model_path: Path, *, batch: int, precision: str, threads: int,
-                 profile: bool = False, pin_settings: bool = False) -> None:
+                 profile: bool = False, pin_settings: bool = False, streams: int = 1) -> None:
         """`profile`: switch the per-node counters on (PERF_COUNT; for `mnbench profile`, never for timed runs).
-        `pin_settings`: the reference's frozen properties (`pinned_compile_config`) instead of the benchmark's."""
+        `pin_settings`: the reference's frozen properties (`pinned_compile_config`) instead of the benchmark's.
+        `streams` > 1: OpenVINO's throughput mode, that many streams sharing `threads`; one `infer()` then runs a
+        request on every stream at once and returns when all are done (streams x batch images per call)."""
         core = openvino_core()
         model, shapes = read_static_model(model_path, batch)
 
         make_config = pinned_compile_config if pin_settings else openvino_compile_config
         config = make_config(precision, threads, device.target)
+        if streams > 1:
+            config |= {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": streams}
         self._profile = profile
         if profile:
             config |= {"PERF_COUNT": True}
@@ -94,13 +98,16 @@ class OpenVinoSession(BenchSession):
         except RuntimeError as exc:
             raise MnbenchError(f"{device.name}: OpenVINO could not compile {model_path.name} for {device.target} "
                                f"with {config}: {_error_text(exc)}") from None
-        self._request = self._compiled.create_infer_request()
+        self._requests = [self._compiled.create_infer_request() for _ in range(max(1, streams))]
+        self._request = self._requests[0]
         self.inputs = {}
         for index, port in enumerate(self._compiled.inputs):
             array = make_model_input(model_path, port.get_any_name(), shapes[port.get_any_name()], index,
                                      is_float32=port.get_element_type() == ov.Type.f32)
-            # shared_memory=True: the tensor wraps the numpy buffer (the default copies it once more).
-            self._request.set_input_tensor(index, ov.Tensor(array, shared_memory=True))
+            # shared_memory=True: the tensor wraps the numpy buffer (the default copies it once more); the
+            # streams' requests read the same input.
+            for request in self._requests:
+                request.set_input_tensor(index, ov.Tensor(array, shared_memory=True))
             self.inputs[port.get_any_name()] = array
         try:
             self.infer()  # one run now, so a failure surfaces at open, not inside a timed loop
@@ -124,6 +131,7 @@ class OpenVinoSession(BenchSession):
             "precision": effective,
             "requested_precision": precision,
             "threads": int(settings.get("INFERENCE_NUM_THREADS", threads)),
+            "streams": len(self._requests),
             "settings": settings,
             "inputs": {name: list(array.shape) for name, array in self.inputs.items()},
         }
@@ -133,7 +141,13 @@ class OpenVinoSession(BenchSession):
     def infer(self) -> None:
         # No inputs passed: the request runs on the tensors set once; share_outputs=True returns views of the
         # request's own output tensors instead of copying them into fresh numpy arrays on every call.
-        self._request.infer(share_outputs=True)
+        if len(self._requests) == 1:
+            self._request.infer(share_outputs=True)
+            return
+        for request in self._requests:  # throughput mode: one request per stream, all at once
+            request.start_async()
+        for request in self._requests:
+            request.wait()
 
     def kernel_profile(self, *, iterations: int, warmup: int) -> KernelProfile:
         if not self._profile:
@@ -175,7 +189,7 @@ class OpenVinoSession(BenchSession):
         return np.array(self._compiled(array)[0], copy=True)
 
     def close(self) -> None:
-        self._request = None
+        self._request, self._requests = None, []
         self._compiled = None
 
 

@@ -24,6 +24,7 @@ def run(
     width: WidthOpt = "1.0",
     resolution: ResolutionOpt = "224",
     batch: Annotated[str, typer.Option("--batch", "-b", help="Batch size(s), comma-separated: each is a point of its own (images/s beside latency).")] = "1",
+    streams: Annotated[str, typer.Option("--streams", help="openvino only: OpenVINO's throughput mode, requests on this many streams at once sharing the threads; a comma list sweeps it (default 1: one request, latency).")] = "1",
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16, bf16 or int8 (what ran is recorded).")] = "fp32",
     threads: Annotated[str, typer.Option("--threads", "-t", help="Threads per model: a number, a comma list to sweep (1,2), 'all' for the physical cores available, or 'auto' for 1, 2, 4, ... up to them. Default 1: the steadiest figure on a shared machine (docs/measurement.md).")] = "1",
     repetitions: Annotated[int, typer.Option("--repetitions", help="Repetitions of each group at least (fresh sessions each, spread over the run); its interval comes from their spread.")] = 5,
@@ -58,6 +59,7 @@ def run(
         devices=resolve_devices(device), variants=VARIANT_CHOICES[variant],
         widths=parse_numbers(width, "width", float), resolutions=parse_numbers(resolution, "resolution", int),
         batch=batches, precision=precision, threads=parse_thread_counts(threads),
+        streams=parse_numbers(streams, "streams", int),
         measure=MeasureSettings(repetitions=repetitions, max_time_s=max_time, target_halfwidth=target),
         with_reference=for_check, with_controls=for_check, with_peak=peak, with_memory=memory,
         torch_options={k: True for k, on in (("cuda_graph", cuda_graph), ("channels_last", channels_last)) if on},
@@ -184,7 +186,7 @@ def summary_rows(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     from mnbench.report.pairs import build_report
 
     report = build_report([(Path("this run"), doc)])
-    swept = len({r["threads"] for r in report.rows + report.unpaired}) > 1
+    swept = len({r["threads"] for r in report.rows + report.unpaired}) > 1  # then each label names its threads
     rows = [{"device": r["device"], "arch": _arch_label(r, swept), "min_standard": ms(r["min_ms_standard"]),
              "min_separable": ms(r["min_ms_separable"]), "theoretical": speedup(r["theoretical_speedup"]),
              "realized": speedup(r["realized_speedup"]), "interval": interval(r["realized_speedup_ci"]),
@@ -201,7 +203,8 @@ def _arch_label(row: dict[str, Any], threads: bool = False) -> str:
     name = str(row["arch"])
     if (float(row["width"]), row["resolution"]) != (1.0, 224) and row["resolution"]:
         name += f" w{row['width']:g} r{row['resolution']}"
-    return name + (f" t{row['threads']}" if threads else "") + (f" b{row['batch']}" if row.get("batch", 1) != 1 else "")
+    return (name + (f" t{row['threads']}" if threads else "") + (f" s{row['streams']}" if row.get("streams", 1) != 1 else "")
+            + (f" b{row['batch']}" if row.get("batch", 1) != 1 else ""))
 
 
 def _what_ran(records: list[dict[str, Any]]) -> str:
@@ -214,6 +217,7 @@ def _what_ran(records: list[dict[str, Any]]) -> str:
         providers = ",".join(p.replace("ExecutionProvider", "") for p in r.get("providers") or [])
         line = (f"{r['device']}: {r['runtime']} {version}, {r['precision']}"
                 + (f" (asked {asked})" if asked not in (None, r["precision"]) else "")
-                + f", {r['threads']} thread{'' if r['threads'] == 1 else 's'}" + (f", {providers}" if providers else ""))
+                + f", {r['threads']} thread{'' if r['threads'] == 1 else 's'}"
+                + (f", {r['streams']} streams" if r.get("streams", 1) != 1 else "") + (f", {providers}" if providers else ""))
         seen.setdefault(line, None)
     return "\n".join(seen)

@@ -30,6 +30,8 @@ def make_record(exported, device, session_info: dict, measurements: list[Measure
         "params": int(exported.params), "model_sha256": exported.sha256, "model_path": str(exported.path),
         "model": config.as_dict() | {"slug": config.slug, "opset": exported.opset},
     }
+    if session_info.get("streams", 1) != 1:  # OpenVINO's throughput mode: streams x batch images per call
+        fields["streams"] = int(session_info["streams"])
     if memory is not None:
         fields["memory"] = dict(memory)
     if session_info.get("quantization") is not None:  # int8: what ran in int8, how far outputs moved

@@ -50,6 +50,7 @@ class PassGroup:
     models: tuple[ModelFile, ...]
     threads: int | None
     batch: int
+    streams: int = 1  # OpenVINO's throughput mode (mnbench.backends.openvino_backend)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,7 +161,8 @@ def measure_pass(job: PassJob, *, on_group: Callable[[str], None] = lambda label
 
 
 def _point_label(group: PassGroup) -> str:
-    return f" at {group.threads} thread{'s' if group.threads != 1 else ''}" if group.threads else ""
+    threads = f" at {group.threads} thread{'s' if group.threads != 1 else ''}" if group.threads else ""
+    return threads + (f", {group.streams} streams" if group.streams > 1 else "")
 
 
 def _scaled(timing: dict[str, Any], models: int) -> dict[str, Any]:
@@ -176,7 +178,8 @@ def _measure_group(job: PassJob, device, group: PassGroup, reference) -> GroupMe
     models = group.models
     openers = {m.slug: functools.partial(open_session, device, m.path, batch=group.batch, precision=job.precision,
                                          threads=group.threads, models_dir=job.models_dir,
-                                         options=job.options.get(device.name, {}))
+                                         options=job.options.get(device.name, {})
+                                         | ({"streams": group.streams} if group.streams > 1 else {}))
                for m in models}
     if job.with_controls:
         openers |= {control_workload(m.sha256): functools.partial(

@@ -12,6 +12,10 @@ import matplotlib
 _COLORS = matplotlib.colormaps["tab10"].colors
 
 
+def _point(row: dict[str, Any]) -> tuple:
+    return (row["threads"], row.get("streams", 1), row["batch"])
+
+
 def curve_figure(report: Any) -> Figure | None:
     curves = report.curves
     if not curves:
@@ -23,12 +27,12 @@ def curve_figure(report: Any) -> Figure | None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
     for ax, (title, rows) in zip(axes, sorted(panels.items())):
-        points = sorted({(r["threads"], r["batch"]) for r in rows}, key=lambda p: (p[0] or 0, p[1]))
+        points = sorted({_point(r) for r in rows}, key=lambda p: (p[0] or 0, p[1], p[2]))
         x_of = {p: i for i, p in enumerate(points)}
         models = sorted({r["model"] for r in rows})
         for i, model in enumerate(models):
-            mine = sorted((r for r in rows if r["model"] == model), key=lambda r: x_of[(r["threads"], r["batch"])])
-            xs = [x_of[(r["threads"], r["batch"])] for r in mine]
+            mine = sorted((r for r in rows if r["model"] == model), key=lambda r: x_of[_point(r)])
+            xs = [x_of[_point(r)] for r in mine]
             kept = [r["share_kept"] for r in mine]
             lo = [k - r["realized_speedup_ci"][0] / r["theoretical_speedup"] if r["realized_speedup_ci"] else 0
                   for k, r in zip(kept, mine)]
@@ -40,7 +44,8 @@ def curve_figure(report: Any) -> Figure | None:
             if any(v is not None for v in roofline):
                 ax.plot(xs, roofline, linestyle="--", marker="x", color=color, alpha=0.7, label=f"{model} roofline")
         ax.axhline(1.0, color="grey", linestyle=":", label="theoretical (all of the saving)")
-        ax.set_xticks(range(len(points)), [f"{t}t × b{b}" for t, b in points], rotation=30)
+        ax.set_xticks(range(len(points)), [f"{t}t{f' {s}s' if s > 1 else ''} × b{b}" for t, s, b in points],
+                      rotation=30)
         ax.set(title=title, xlabel="threads × batch", ylim=(0, 1.1))
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("share of the MAC saving kept (realized / theoretical)")

@@ -2,7 +2,7 @@
 kept at every point of parallelism the runs measured (threads x batch), beside the roofline's prediction.
 
 A curve is the report's pair rows of one machine, device, runtime, precision and model at two or more (threads,
-batch) points, so each point keeps its own interval and its realized speedup stays the ratio of the latencies in
+streams, batch) points, so each point keeps its own interval and its realized speedup stays the ratio of the latencies in
 the pair table. `change` is a point's realized speedup over the curve's first point (fewest threads, smallest
 batch): below 1 the saving shrank with parallelism. Its interval combines the two points' intervals as
 independent (they are different groups of the run), in log space.
@@ -18,7 +18,7 @@ from mnbench.report.columns import Column, interval, percent, plain, speedup
 # (row key, header, formatter): markdown, the terminal and html show these.
 CURVE_COLUMNS: list[Column] = [
     ("machine", "machine", plain), ("device", "device", plain), ("model", "model", plain),
-    ("threads", "threads", plain), ("batch", "batch", plain),
+    ("threads", "threads", plain), ("streams", "streams", plain), ("batch", "batch", plain),
     ("theoretical_speedup", "theoretical", speedup), ("realized_speedup", "realized", speedup),
     ("realized_speedup_ci", "95% interval", interval), ("share_kept", "kept", percent),
     ("change", "vs first point", speedup), ("change_ci", "its interval", interval),
@@ -32,7 +32,8 @@ CURVE_LEGEND = [
                        "(below 1×: parallelism took part of the saving)"),
     ("roofline", "the roofline's speedup from the peak measured at that thread count (compute scales with threads, "
                  "the per-layer overhead does not)"),
-    ("img/s", "images per second: batch / latency"),
+    ("img/s", "images per second: batch x streams / latency (a call runs a batch on every stream at once)"),
+    ("streams", "OpenVINO's throughput mode: requests on that many streams at once, sharing the threads"),
 ]
 
 
@@ -44,9 +45,9 @@ def curve_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         curves.setdefault(key, []).append(row)
     out = []
     for points in curves.values():
-        if len({(r["threads"], r["batch"]) for r in points}) < 2:
+        if len({_point(r) for r in points}) < 2:
             continue
-        points = sorted(points, key=lambda r: (r["threads"] or 0, r["batch"]))
+        points = sorted(points, key=_point)
         first = points[0]
         for row in points:
             out.append(_curve_row(row, first))
@@ -60,7 +61,8 @@ def _curve_row(row: Mapping[str, Any], first: Mapping[str, Any]) -> dict[str, An
         "machine": row["machine"], "device": row["device"], "runtime": row["runtime"],
         "precision": row["precision"], "arch": row["arch"], "width": row["width"], "resolution": row["resolution"],
         "model": f"{row['arch']} w{row['width']:g} r{row['resolution']}",
-        "threads": row["threads"], "batch": row["batch"], "theoretical_speedup": theoretical,
+        "threads": row["threads"], "batch": row["batch"], "streams": row.get("streams", 1),
+        "theoretical_speedup": theoretical,
         "realized_speedup": row.get("realized_speedup"), "realized_speedup_ci": row.get("realized_speedup_ci"),
         "share_kept": row.get("share_kept"), "change": change, "change_ci": change_ci,
         "roofline_speedup": roofline, "roofline_kept": roofline / theoretical if roofline and theoretical else None,
@@ -90,6 +92,11 @@ def _log_halfwidth(row: Mapping[str, Any]) -> float | None:
     return (math.log(ci[1]) - math.log(ci[0])) / 2
 
 
+def _point(row: Mapping[str, Any]) -> tuple[int, int, int]:
+    return (row["threads"] or 0, row.get("streams", 1), row["batch"])
+
+
 def _throughput(row: Mapping[str, Any], variant: str) -> float | None:
+    """Images per second: a call runs batch images on each stream."""
     latency = row.get(f"min_ms_{variant}")
-    return row["batch"] * 1e3 / latency if latency else None
+    return row["batch"] * row.get("streams", 1) * 1e3 / latency if latency else None

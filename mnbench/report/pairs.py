@@ -23,7 +23,7 @@ from mnbench.measure import stability
 from mnbench.config import ARCHS
 from mnbench.errors import MnbenchError
 from mnbench.paths import runs_dir
-from mnbench.report.roofline_pairs import roofline_fields, with_predicted_shares
+from mnbench.report.roofline_pairs import NO_ROOFLINE, roofline_fields, with_predicted_shares
 from mnbench.report import ablations, precision_pairs
 from mnbench.report.curves import curve_rows
 from mnbench.report.memory_rows import memory_rows
@@ -31,7 +31,7 @@ from mnbench.artifacts.user_pairs import SLOTS, user_pair
 
 # Every row carries these keys, in this order (json keeps them, csv and markdown show them as columns).
 ROW_FIELDS = (
-    "machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "precision",
+    "machine", "device", "runtime", "threads", "arch", "width", "resolution", "batch", "streams", "precision",
     "macs_standard", "macs_separable", "theoretical_speedup", "roofline_speedup", "roofline_error",
     "min_ms_standard", "min_ms_separable", "realized_speedup", "realized_speedup_ci", "share_kept", "bound",
     "repetitions", "runs", "realized_speedup_mean_ci", "realized_speedup_halfwidth",
@@ -40,8 +40,8 @@ ROW_FIELDS = (
     "n_standard", "n_separable", "source_standard", "source_separable", "roofline",
 )
 UNPAIRED_FIELDS = (
-    "machine", "device", "runtime", "threads", "arch", "variant", "width", "resolution", "batch", "precision",
-    "macs", "min_ms", "gmacs_per_s", "peak_share", "missing", "source",
+    "machine", "device", "runtime", "threads", "arch", "variant", "width", "resolution", "batch", "streams",
+    "precision", "macs", "min_ms", "gmacs_per_s", "peak_share", "missing", "source",
 )
 
 
@@ -65,7 +65,7 @@ class SourcedRecord:
         settings = r.get("settings") or {}
         runtime = "+".join([r["runtime"]] + [k.replace("_", "-") for k in ("cuda_graph", "channels_last")
                                              if settings.get(k)])
-        return (self.machine, r["device"], runtime, precision, r["threads"], r["batch"])
+        return (self.machine, r["device"], runtime, precision, r["threads"], r["batch"], r.get("streams", 1))
 
     @property
     def model_key(self) -> tuple:
@@ -186,8 +186,9 @@ def build_report(loaded: Iterable[tuple[Path, Mapping[str, Any]]]) -> Report:
         separable, standard = by_variant.get("separable"), by_variant.get("standard")
         if separable and standard:
             row = pair_row(standard, separable, peak)
+            # The roofline models one request using every thread; streams sharing them are not modelled.
             row |= roofline_fields(standard[-1].record, separable[-1].record, peak, machines.get(group[0], {}),
-                                   row["realized_speedup"], notes)
+                                   row["realized_speedup"], notes) if row["streams"] == 1 else dict(NO_ROOFLINE)
             row["bound"] = (row.get("roofline") or {}).get("separable", {}).get("bound")
             rows.append({key: row.get(key) for key in ROW_FIELDS})
             if user_pair(standard[-1].record):
@@ -241,6 +242,7 @@ def pair_row(standard: list[SourcedRecord], separable: list[SourcedRecord],
         **{key: std[key] for key in ("device", "runtime", "threads", "arch")},
         "width": float(std["width"]),
         **{key: std[key] for key in ("resolution", "batch", "precision")},
+        "streams": std.get("streams", 1),
         **({"arch": user_pair(std)["name"]} if user_pair(std) else {}),  # a user's pair: "<baseline>-vs-<candidate>"
         "macs_standard": std["macs"],
         "macs_separable": sep["macs"],
@@ -324,7 +326,9 @@ def unpaired_row(items: list[SourcedRecord], peak: Mapping[str, Any] | None) -> 
         "machine": items[-1].machine,
         **{key: r[key] for key in ("device", "runtime", "threads", "arch", "variant")},
         "width": float(r["width"]),
-        **{key: r[key] for key in ("resolution", "batch", "precision", "macs")},
+        **{key: r[key] for key in ("resolution", "batch")},
+        "streams": r.get("streams", 1),
+        **{key: r[key] for key in ("precision", "macs")},
         "min_ms": latency,
         "gmacs_per_s": gmacs,
         "peak_share": _share(gmacs, float(peak["gmacs_per_s"]) if peak else None),
@@ -334,15 +338,18 @@ def unpaired_row(items: list[SourcedRecord], peak: Mapping[str, Any] | None) -> 
 
 
 def achieved_gmacs_per_s(record: Mapping[str, Any], latency: float | None = None) -> float | None:
-    """MACs per image times batch over the latency latency (the record's own unless given); `macs` counts one image."""
+    """MACs per image times the images of a call (batch x streams) over the latency (the record's own unless
+    given); `macs` counts one image."""
     latency = min_ms(record) if latency is None else latency
-    return record["macs"] * record["batch"] / (latency * 1e-3) / 1e9 if latency > 0 else None
+    images = record["batch"] * record.get("streams", 1)
+    return record["macs"] * images / (latency * 1e-3) / 1e9 if latency > 0 else None
 
 
 def _describe(group: tuple, model: tuple) -> str:
-    machine, device, runtime, precision, threads, batch = group
+    machine, device, runtime, precision, threads, batch, streams = group
     arch, width, resolution = model
-    return (f"{machine} · {device} ({runtime}, {precision}, {threads} threads, batch {batch}) · "
+    streams_text = f", {streams} streams" if streams != 1 else ""
+    return (f"{machine} · {device} ({runtime}, {precision}, {threads} threads, batch {batch}{streams_text}) · "
             f"{arch} w{width:g} r{resolution}")
 
 

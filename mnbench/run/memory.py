@@ -31,9 +31,11 @@ def session_memory(plan, entries: Iterable[Any], models_dir: Path | None) -> dic
             out[id(entry)] = memory | {"peak_bytes": None, "method": ON_ACCELERATOR}
             continue
         try:
+            streams = int(entry.info.get("streams", 1))
             peak = measure_peak_memory(entry.device, path, batch=entry.exported.config.batch,
                                        precision=plan.precision, threads=int(entry.info["threads"]),
-                                       options=plan.options_for(entry.device), models_dir=models_dir)
+                                       options=plan.options_for(entry.device)
+                                       | ({"streams": streams} if streams > 1 else {}), models_dir=models_dir)
         except MnbenchError as exc:  # the timing stands without it; the record says why the peak is missing
             peak = {"peak_bytes": None, "method": f"not measured: {exc}"}
         out[id(entry)] = memory | peak

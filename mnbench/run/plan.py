@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from mnbench import results
 from mnbench.config import PRECISIONS, ModelConfig, check_choice
-from mnbench.devices.registry import TORCH
+from mnbench.devices.registry import OPENVINO, TORCH
 from mnbench.errors import MnbenchError
 from mnbench.host import load as machine_state
 from mnbench.int8.accuracy import complete_quantization
@@ -90,6 +90,9 @@ class RunPlan:
     batch: int | Sequence[int] = 1
     precision: str = "fp32"
     threads: int | None | Sequence[int] = None
+    # OpenVINO's throughput mode: streams sharing the threads, a request on each at once (openvino devices only;
+    # the other devices measure the points with one stream).
+    streams: int | Sequence[int] = 1
     measure: MeasureSettings = MeasureSettings()
     # What `mnbench check` divides by, measured in the same rounds (a baseline for the gate, `run --for-check`): the
     # machine-speed reference, and each model's own file again with pinned settings (its control).
@@ -114,12 +117,17 @@ class RunPlan:
             raise MnbenchError(f"{', '.join('--' + k.replace('_', '-') for k in sorted(self.torch_options))} "
                                "apply only to the torch devices "
                                f"(torch, torch:cuda); --device gave {', '.join(d.name for d in self.devices)}")
-        for name, values in (("threads", [t for t in self.thread_counts if t is not None]), ("batch", self.batches)):
+        for name, values in (("threads", [t for t in self.thread_counts if t is not None]), ("batch", self.batches),
+                             ("streams", self.stream_counts)):
             if any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values) or len(set(values)) < len(values):
                 raise MnbenchError(f"{name} must be positive integers, each once; got {list(values)}")
-        if (self.with_reference or self.with_controls) and len(self.thread_counts) * len(self.batches) > 1:
-            raise MnbenchError("a baseline for `mnbench check` is one point: give one --threads and one --batch "
-                               "with --for-check")
+        points = len(self.thread_counts) * len(self.batches) * len(self.stream_counts)
+        if (self.with_reference or self.with_controls) and points > 1:
+            raise MnbenchError("a baseline for `mnbench check` is one point: give one --threads, --batch and "
+                               "--streams with --for-check")
+        if max(self.stream_counts) > 1 and not any(d.runtime == OPENVINO for d in self.devices):
+            raise MnbenchError(f"--streams is OpenVINO's throughput mode: it needs the openvino device, --device "
+                               f"gave {', '.join(d.name for d in self.devices)}")
         # Validate every model config up front: a bad width fails before minutes of measuring.
         self.configs()
 
@@ -130,6 +138,14 @@ class RunPlan:
     @property
     def thread_counts(self) -> tuple[int | None, ...]:
         return tuple(self.threads) if isinstance(self.threads, (list, tuple)) else (self.threads,)
+
+    @property
+    def stream_counts(self) -> tuple[int, ...]:
+        return tuple(self.streams) if isinstance(self.streams, (list, tuple)) else (self.streams,)
+
+    def measures(self, device, streams: int) -> bool:
+        """Whether `device` runs a point with `streams` streams (only openvino has a throughput mode)."""
+        return streams == 1 or device.runtime == OPENVINO
 
     def configs(self) -> list[list[ModelConfig]]:
         """One group per (arch, width, resolution, batch): the variants measured together (or `groups`, as given)."""
@@ -151,7 +167,8 @@ class RunPlan:
         """Seconds the measuring takes at the least (every group done at its minimum repetitions) and at the most
         (every group at its time cap), for the progress bar: passes cost a process start each, groups their
         sessions, repetitions their time (a group of n models gets n/2 times a pair's), memory a process per model."""
-        sizes = [len(g) for g in self.configs() + self.user_groups()] * len(self.thread_counts) * len(self.devices)
+        sizes = [len(g) for g in self.configs() + self.user_groups()] * len(self.thread_counts) * sum(
+            self.measures(d, s) for d in self.devices for s in self.stream_counts)
         settings = self.measure
         most_repetitions = max(settings.repetitions, math.ceil(settings.max_time_s / settings.repetition_s))
         per_pass = PASS_START_S + sum(GROUP_OPEN_S * n + settings.repetition_s * max(1.0, n / 2) for n in sizes)
@@ -166,7 +183,8 @@ class RunPlan:
     def steps(self) -> int:
         """Group repetitions in the whole run at the least (for progress)."""
         groups = (len(self.configs()) + len(self.user_groups())) * len(self.thread_counts)
-        return groups * len(self.devices) * self.measure.repetitions
+        return groups * sum(self.measures(d, s) for d in self.devices for s in self.stream_counts) * \
+            self.measure.repetitions
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -209,11 +227,13 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
     # int8: each fp32 export quantized (cached beside it), and that file measured (mnbench.int8.quantize)
     exported = [[for_precision(export_model(c, models_dir=models_dir, progress=False), plan.precision) for c in group]
                 for group in plan.configs()] + plan.user_groups()
-    # A unit is what one worker measures together: one group of models at one thread count (its batch is the
-    # models' own).
-    units = [(threads, models) for threads in plan.thread_counts for models in exported]
+    # A unit is what one worker measures together: one group of models at one thread count and stream count (its
+    # batch is the models' own).
+    units = [(threads, streams, models) for threads in plan.thread_counts for streams in plan.stream_counts
+             for models in exported]
     measured: dict[tuple[str, int, str], _Measured] = {}
-    pending = [(device, index) for device in plan.devices for index in range(len(units))]
+    pending = [(device, index) for device in plan.devices for index, unit in enumerate(units)
+               if plan.measures(device, unit[1])]
     started = time.monotonic()
     states: list[dict[str, Any]] = []
     progress = _Progress(plan, len(pending), on_group)
@@ -235,7 +255,7 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
                 continue
             for group in this_pass:
                 device = next(d for d, _ in pending if d.name == group.device)
-                entries = _keep(measured, group, device, units[group.index][1])
+                entries = _keep(measured, group, device, units[group.index][2])
                 if plan.measure.is_done(len(entries[0].model), group_halfwidth(entries)):
                     pending.remove((device, group.index))
                     progress.finish_group(len(entries[0].model))
@@ -256,12 +276,12 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
     return doc
 
 
-def _pass_job(plan: RunPlan, units: list[tuple[int | None, list]], pending: list[tuple[Any, int]],
+def _pass_job(plan: RunPlan, units: list[tuple[int | None, int, list]], pending: list[tuple[Any, int]],
               repetition: int, models_dir: Path | None) -> PassJob:
     return PassJob(
-        groups=tuple(PassGroup(device=device, index=index, threads=units[index][0],
-                               batch=units[index][1][0].config.batch,
-                               models=tuple(ModelFile(e.config.slug, Path(e.path), e.sha256) for e in units[index][1]))
+        groups=tuple(PassGroup(device=device, index=index, threads=units[index][0], streams=units[index][1],
+                               batch=units[index][2][0].config.batch,
+                               models=tuple(ModelFile(e.config.slug, Path(e.path), e.sha256) for e in units[index][2]))
                      for device, index in pending),
         precision=plan.precision, options={d.name: plan.options_for(d) for d in plan.devices},
         with_reference=plan.with_reference, with_controls=plan.with_controls, repetition=repetition,
