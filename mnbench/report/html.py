@@ -2,8 +2,9 @@
 
 Order: title; the answer (one or two sentences per device, `answer.py`); one line per machine with its details
 folded away; the speedup plot; a roofline plot per device (where `report/roofline_plot.py` draws one); the pair
-table with legend, warnings and notes; unpaired records; ablations; int8 against fp32 and openvino-ep beside
-openvino and cpu (the rows markdown and the terminal show); the other plots; profiles.
+table with legend, warnings and notes; unpaired records; ablations; the parallelism curve with its plot, memory per
+model, int8 against fp32 and openvino-ep beside openvino and cpu (the rows markdown and the terminal show); the
+other plots; profiles.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from mnbench.report.columns import (LEGEND, PAIR_COLUMNS, PROFILE_COLUMNS, UNPAI
                                     profile_categories, profile_title)
 from mnbench.report.pairs import Report, min_ms
 from mnbench.report.precision_pairs import INT8_COLUMNS, INT8_LEGEND
+from mnbench.report.curves import CURVE_COLUMNS, CURVE_LEGEND
+from mnbench.report.memory_rows import MEMORY_COLUMNS, MEMORY_LEGEND, memory_rows
 from mnbench.report.providers import PROVIDER_COLUMNS, PROVIDER_LEGEND, provider_rows
 from mnbench.report.plots import PLOTS, figure_svg, plot_style, render_plots
 
@@ -65,6 +68,13 @@ def to_html(report: Report) -> str:
         body += ['<h2 id="ablations">Design claims (mnbench ablate)</h2>',
                  _table(ABLATION_COLUMNS, display_rows(report.ablations)),
                  "<dl>", *[f"<dt>{escape(t)}</dt><dd>{escape(x)}</dd>" for t, x in ABLATION_LEGEND], "</dl>"]
+    if curves := report.curves:  # the same rows and columns as markdown and the terminal show
+        body += ['<h2 id="parallelism">Speedup against parallelism (threads × batch)</h2>',
+                 _table(CURVE_COLUMNS, curves), _legend(CURVE_LEGEND)]
+        if "parallelism" in plots:
+            body.append(_figure("parallelism", plots.pop("parallelism"), PLOTS["parallelism"][0]))
+    if memory := memory_rows(report.records):
+        body += ['<h2 id="memory">Memory per model</h2>', _table(MEMORY_COLUMNS, memory), _legend(MEMORY_LEGEND)]
     if report.int8:  # the same rows and columns as markdown and the terminal show
         body += ['<h2 id="int8">int8 against fp32</h2>', _table(INT8_COLUMNS, report.int8), _legend(INT8_LEGEND)]
     if providers := provider_rows(report.records, min_ms=min_ms):
