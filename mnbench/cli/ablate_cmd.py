@@ -48,7 +48,7 @@ def ablate(
     plan = RunPlan(archs=archs, devices=resolve_devices(device), groups=groups, precision=precision,
                    threads=parse_threads(threads),
                    measure=MeasureSettings(repetitions=repetitions, max_time_s=max_time),
-                   with_peak=False)  # no roofline reads an ablate file
+                   with_peak=False, with_memory=False)  # no roofline or memory table reads an ablate file
     output = output or default_run_output(reports_dir, suffix="-ablate")
     _check_writable(output)
     try:
