@@ -243,6 +243,7 @@ def test_usage_errors_before_anything_is_measured(tmp_path, kwargs, message):
         diagnose(host=host(tmp_path), sample=never, run_probe=never, **kwargs)
 
 
+@pytest.mark.measures
 def test_real_probe_runs_onnxruntime(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from mnbench.host import history as host_history

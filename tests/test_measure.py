@@ -241,6 +241,7 @@ def test_bad_settings_are_user_errors(bad):
         measure.measure_interleaved({})
 
 
+@pytest.mark.measures  # 50 ms of a no-op on the real clock, but the real clock all the same
 def test_real_clock_smoke():
     # The default clock, with tiny times: runs and records positive durations (no timing assertions).
     m = measure.measure_single(lambda: sum(range(100)), min_time_s=0.02, max_time_s=0.05, warmup_s=0.01,
