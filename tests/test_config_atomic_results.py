@@ -73,6 +73,28 @@ def test_result_round_trip(tmp_path):
     assert results.load_result(path) == json.loads(json.dumps(doc))
 
 
+def test_a_result_write_interrupted_half_way_leaves_the_old_file_whole_and_no_other(tmp_path, monkeypatch):
+    """Ctrl-C while a result file is being written (here: after half its text): the file there before stays whole
+    and loadable, and nothing else is left beside it, as `mnbench run` promises for its partial file."""
+    from pathlib import Path
+
+    path = tmp_path / "r.json"
+    before = results.new_result({"hostname": "h"}, [_record()])
+    results.write_result(before, path)
+    real = Path.write_text
+
+    def half_then_ctrl_c(self, data, *args, **kwargs):
+        real(self, data[: len(data) // 2], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", half_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        results.write_result(results.new_result({"hostname": "h"}, [_record(), _record(variant="standard")]), path)
+    monkeypatch.undo()
+    assert results.load_result(path) == json.loads(json.dumps(before))
+    assert os.listdir(tmp_path) == ["r.json"]
+
+
 @pytest.mark.parametrize("damage", [
     lambda d: d.pop("schema_version"),
     lambda d: d["records"][0].pop("latency_ms"),

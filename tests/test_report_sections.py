@@ -1,5 +1,5 @@
-"""The report's int8 and openvino-ep sections alike in every format: html shows the same rows, columns and cells as
-markdown and the terminal, from the same report rows.
+"""The report's tables alike in every format: html shows the same rows, columns and cells as markdown (and, for the
+int8 and openvino-ep sections, the terminal), from the same report rows.
 
 Fixtures: the real fp32 and int8 runs in fixtures/int8/ (V1 w0.25 r96 on cpu and openvino) and the synthetic
 openvino-ep run of the same models on the same machine in fixtures/sections/ (make_fixtures.py). Nothing is measured.
@@ -15,7 +15,7 @@ import pytest
 
 from mnbench import results
 from mnbench.report import build_report, render
-from mnbench.report.columns import cell
+from mnbench.report.columns import PAIR_COLUMNS, UNPAIRED_COLUMNS, cell
 from mnbench.report.html import machine_line
 from mnbench.report.pairs import min_ms
 from mnbench.report.precision_pairs import INT8_COLUMNS
@@ -47,9 +47,9 @@ def _html_table(page, section):
     return head, body
 
 
-def _markdown_table(text, title):
+def _markdown_table(text, title, level="##"):
     lines = text.splitlines()
-    start = lines.index(f"## {title}") + 2
+    start = lines.index(f"{level} {title}") + 2
     table = []
     for line in lines[start:]:
         if not line.startswith("|"):
@@ -82,6 +82,23 @@ def _terminal_table(text, title):
         if line.startswith("│"):
             rows.append([c.strip() for c in line.strip("│").split("│")])
     raise AssertionError(f"no end to the {title} table")
+
+
+def test_html_pair_and_unpaired_tables_show_every_column_markdown_shows():
+    report = build_report(results.load_results([FIXTURES / "results"]))
+    page, markdown = render(report, "html"), render(report, "markdown")
+    for heading, md_title, level, columns, rows in (
+            ("Theoretical against realized speedup", "Theoretical MAC savings against realized speedup", "#",
+             PAIR_COLUMNS, report.rows),
+            ("Unpaired records", "Unpaired records", "##", UNPAIRED_COLUMNS, report.unpaired)):
+        match = re.search(rf"<h2>{heading}</h2>.*?<table>(.*?)</table>", page, flags=re.S)
+        head = [html_lib.unescape(h) for h in re.findall(r"<th>(.*?)</th>", match.group(1))]
+        body = [[html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+                for tr in re.findall(r"<tr>(.*?)</tr>", match.group(1).split("<tbody>")[1], flags=re.S)]
+        md_head, md_body = _markdown_table(markdown, md_title, level)
+        assert head == md_head == [header for _, header, _ in columns]
+        assert body == md_body == [[cell(row, column) for column in columns] for row in rows]
+        assert len(body) == (5 if columns is PAIR_COLUMNS else 1)
 
 
 def test_the_openvino_ep_figures_are_the_files_own(report):
