@@ -111,10 +111,11 @@ def summary(rows: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> list[str
     return lines
 
 
-def markdown(rows, pairs, *, sources: list[str], frozen: str, title: str) -> str:
+def markdown(rows, pairs, *, sources: list[str], measured: tuple[str, str], frozen: str, title: str) -> str:
     versions = _versions()
     lines = [f"# {title}", "",
-             f"Table written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu_model(cpuinfo())} "
+             f"Runs {measured[0]} to {measured[1]} (UTC, result files' creation), one thread per model, default "
+             f"`mnbench run` settings; table written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {_cpu()} "
              f"({os.cpu_count()} CPUs seen), {versions}. Predictor design frozen at commit `{frozen}` before any of these models was measured.",
              "", f"Result files: {', '.join(sources)}", "", "## Summary", "", *summary(rows, pairs), "",
              "## Per model", "",
@@ -130,6 +131,11 @@ def markdown(rows, pairs, *, sources: list[str], frozen: str, title: str) -> str
         lines += [f"| {p['device']} | {p['pair']} | {p['measured']:.2f}× | {p['predicted']:.2f}× | "
                   f"{p['error']:+.1%} | {p['mac']:.2f}× | {p['mac_error']:+.1%} |" for p in pairs]
     return "\n".join(lines) + "\n"
+
+
+def _cpu() -> str:
+    fields = cpuinfo()
+    return f"{cpu_model(fields)} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
 
 
 def _versions() -> str:
@@ -150,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports-dir", type=Path, default=None, help="where the peaks file is")
     parser.add_argument("--frozen", default=None, help="commit of the frozen design (default: HEAD)")
     parser.add_argument("--mobilenets", action="store_true", help="judge mnbench's own archs (the tuning set)")
+    parser.add_argument("--tuning", nargs="*", default=[], help="result files of the MobileNet tuning run, "
+                        "summarised beside the held-out figures")
     parser.add_argument("--output", type=Path, default=None, help=f"markdown to write (default {RESULTS})")
     args = parser.parse_args(argv)
     report = load_report(args.results)
@@ -165,7 +173,14 @@ def main(argv: list[str] | None = None) -> int:
                                            text=True).stdout.strip()
     title = ("Predicted against measured latency: mnbench's MobileNets (tuning set)" if args.mobilenets else
              "Predicted against measured latency on held-out timm models")
-    text = markdown(rows, pair_rows(rows), sources=report.sources, frozen=frozen, title=title)
+    created = sorted(str(item.created_utc) for item in report.records)
+    text = markdown(rows, pair_rows(rows), sources=report.sources, measured=(created[0], created[-1]), frozen=frozen,
+                    title=title)
+    if args.tuning:
+        tuning = load_report(args.tuning)
+        tuned = model_rows(tuning, reports_dir=args.reports_dir, mobilenets=True)
+        text += "\n".join(["", "## The tuning set: mnbench's MobileNets (design chosen on these)", "",
+                            f"Result files: {', '.join(tuning.sources)}", "", *summary(tuned, pair_rows(tuned))]) + "\n"
     print(text, end="")
     output = args.output or (None if args.mobilenets else RESULTS)
     if output is not None:

@@ -209,3 +209,24 @@ def test_every_benchmark_graph_is_valid_onnx_with_the_macs_the_cost_model_counts
         model = bench.onnx_model()
         onnx.checker.check_model(model)
         assert count_cost(model).macs == bench.depth * bench.layer_macs, bench.method
+
+
+@pytest.mark.measures
+def test_measure_peak_stores_a_calibration_that_prices_layers(monkeypatch, tmp_path):
+    from mnbench.roofline import calibrate, peak as peak_module
+    from mnbench.roofline.peak import PeakConv, load_peak, measure_peak
+    from mnbench.roofline.workloads import LayerChain, StreamWorkload
+
+    monkeypatch.setattr(peak_module, "peak_workload", lambda _device: PeakConv(channels=16, size=8))
+    monkeypatch.setattr(peak_module, "bandwidth_candidates", lambda _device: [StreamWorkload(elements=2**16)])
+    monkeypatch.setattr(peak_module, "overhead_candidates",
+                        lambda _device: [(LayerChain(depth=2), LayerChain(depth=10))])
+    monkeypatch.setattr(calibrate, "mac_benches", lambda: [ConvBench(kind="pointwise", channels=16, size=16, depth=2),
+                                                           ConvBench(kind="depthwise", channels=16, size=16, kernel=3)])
+    peak = measure_peak("cpu", threads=1, min_time_s=0.05, max_time_s=0.1)
+    assert [p["kind"] for p in peak["calibration"]["points"]] == ["pointwise", "depthwise"]
+    assert set(peak["calibration"]["epilogues"]) == {"relu", "swish", "residual"}
+    save_peak(peak, reports_dir=tmp_path)
+    roofs = Roofs.from_peak(load_peak("cpu", threads=1, reports_dir=tmp_path))
+    assert roofs.calibration is not None and roofs.calibration.kinds == {"pointwise", "depthwise"}
+    assert "calibration" not in measure_peak("cpu", threads=1, min_time_s=0.05, max_time_s=0.1, calibrate=False)

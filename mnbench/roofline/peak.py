@@ -181,14 +181,14 @@ def _measure_chain(device, short: LayerChain, long: LayerChain, **timing) -> dic
     # A noisy pair can come out reversed; a negative cost per layer means "too small to see", i.e. zero.
     per_layer_us = max(0.0, (p50_long - p50_short) * 1e3 / (long.depth - short.depth))
     return {"layer_overhead_us": per_layer_us, "method": f"{long.method}: (p50 of {long.depth} - p50 of "
-            f"{short.depth} layers) / {long.depth - short.depth}", "p50_ms": [p50_short, p50_long]}
+            f"{short.depth} layers) / {long.depth - short.depth}", "p50_ms": [p50_short, p50_long],
+            "depths": [short.depth, long.depth]}
 
 
 def _calibration(device, chain: dict[str, Any], *, min_time_s, max_time_s, **settings) -> dict[str, Any]:
     """The operator classes' costs, each benchmark timed briefly: there are about seventy."""
-    short_depth = CHAIN_DEPTHS[0]
     # A call of the short chain is one call's fixed cost plus its layers.
-    call_us = max(0.0, chain["p50_ms"][0] * 1e3 - short_depth * chain["layer_overhead_us"])
+    call_us = max(0.0, chain["p50_ms"][0] * 1e3 - chain["depths"][0] * chain["layer_overhead_us"])
 
     def time_us(workload) -> float:
         p50_ms, _, _ = _time_model(device, workload.onnx_model(), batch=1, min_time_s=min(0.2, min_time_s),
