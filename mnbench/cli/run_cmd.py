@@ -153,9 +153,12 @@ def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
     low, high = plan.estimate_s()
     # The bar says at the start how long the measuring takes, from the plan (`RunPlan.estimate_s`).
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-               TimeElapsedColumn(), TextColumn(f"of about {_minutes(low)}–{_minutes(high)}"))
+               TimeElapsedColumn(), TextColumn("{task.fields[estimate]}"))
     with Progress(*columns, console=stderr, transient=True) as progress:
-        task = progress.add_task("starting", total=plan.steps())
+        task = progress.add_task("starting", total=plan.steps(), estimate=f"of about {_minutes(low)}–{_minutes(high)}")
+
+        def on_estimate(low: float, high: float) -> None:  # from the models' MACs and the measured peak
+            progress.update(task, estimate=f"of about {_minutes(low)}–{_minutes(high)}")
 
         def on_group(done: int, total: int, label: str) -> None:
             if done == 0:  # the clock beside the estimate counts the measuring, not the exports and peaks before it
@@ -163,7 +166,7 @@ def _run_with_progress(plan, models_dir, reports_dir) -> dict[str, Any]:
             progress.update(task, completed=done, total=total, description=f"measuring {label}")
 
         doc = run_plan(plan, models_dir=models_dir, reports_dir=reports_dir, on_group=on_group,
-                       on_status=lambda text: progress.update(task, description=text))
+                       on_status=lambda text: progress.update(task, description=text), on_estimate=on_estimate)
         progress.update(task, completed=progress.tasks[0].total)
     return doc
 

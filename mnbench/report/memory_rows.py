@@ -14,7 +14,8 @@ def megabytes(value: Any) -> str:
 
 MEMORY_COLUMNS: list[Column] = [
     ("machine", "machine", plain), ("device", "device", plain), ("model", "model", plain),
-    ("variant", "variant", plain), ("threads", "threads", plain), ("batch", "batch", plain),
+    ("variant", "variant", plain), ("threads", "threads", plain), ("streams", "streams", plain),
+    ("batch", "batch", plain),
     ("peak_bytes", "peak MB", megabytes), ("minimum_bytes", "minimum MB", megabytes),
     ("weight_bytes", "weights MB", megabytes), ("activation_bytes", "activations MB", megabytes),
     ("peak_over_minimum", "peak / minimum", lambda v: "–" if v is None else f"{v:.1f}×"),
@@ -28,7 +29,7 @@ MEMORY_LEGEND = [
 
 
 def memory_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
-    """One row per (model, device, threads, batch) whose newest record has a `memory` entry."""
+    """One row per (model, device, threads, streams, batch) whose newest record has a `memory` entry."""
     out = []
     for item in records:
         record, memory = item.record, item.record.get("memory")
@@ -38,10 +39,12 @@ def memory_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
         out.append({
             "machine": item.machine, "device": record["device"], "runtime": record["runtime"],
             "model": f"{record['arch']} w{float(record['width']):g} r{record['resolution']}",
-            "variant": record["variant"], "threads": record["threads"], "batch": record["batch"],
+            "variant": record["variant"], "threads": record["threads"], "streams": record.get("streams", 1),
+            "batch": record["batch"],
             "peak_bytes": peak, "minimum_bytes": minimum, "weight_bytes": memory.get("weight_bytes"),
             "activation_bytes": memory.get("activation_bytes"),
             "peak_over_minimum": peak / minimum if isinstance(peak, (int, float)) and minimum else None,
             "method": memory.get("method"),
         })
-    return sorted(out, key=lambda r: (r["machine"], r["device"], r["model"], r["variant"], r["threads"], r["batch"]))
+    return sorted(out, key=lambda r: (r["machine"], r["device"], r["model"], r["variant"], r["threads"],
+                                      r["streams"], r["batch"]))

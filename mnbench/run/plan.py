@@ -31,9 +31,11 @@ from mnbench.results import Record
 from mnbench.stats import repetitions
 
 # What the time estimate counts besides the repetitions themselves (seconds, on a 2-vCPU VM): a worker process's
-# start with its runtimes' imports, opening one model's session, and one model's memory measurement.
+# start with its runtimes' imports, opening one model's session, the calls its warm-up and settling take, and one
+# model's memory measurement (benchmarks/results/parallelism.md).
 PASS_START_S = 1.5
-GROUP_OPEN_S = 0.3
+SESSION_OPEN_S = 0.6
+WARMUP_CALLS = 2
 MEMORY_PER_MODEL_S = 2.0
 
 
@@ -163,16 +165,26 @@ class RunPlan:
             by_batch.setdefault(model.config.batch, []).append(model)
         return list(by_batch.values())
 
-    def estimate_s(self) -> tuple[float, float]:
+    def estimate_s(self, group_calls_ms: list[list[float]] | None = None) -> tuple[float, float]:
         """Seconds the measuring takes at the least (every group done at its minimum repetitions) and at the most
-        (every group at its time cap), for the progress bar: passes cost a process start each, groups their
-        sessions, repetitions their time (a group of n models gets n/2 times a pair's), memory a process per model."""
-        sizes = [len(g) for g in self.configs() + self.user_groups()] * len(self.thread_counts) * sum(
-            self.measures(d, s) for d in self.devices for s in self.stream_counts)
+        (every group at its time cap, and the passes a busy machine makes measure again), for the progress bar.
+
+        A pass costs a process start; a group its sessions' opening and warm-up, and a repetition: its time (a group
+        of n models gets n/2 times a pair's), or the minimum rounds of its models' calls where those are longer.
+        `group_calls_ms`: each measured group's models' expected call times (the run estimates them from their MACs
+        and the peak it measured); without them, calls count as instant."""
+        if group_calls_ms is None:
+            sizes = [len(g) for g in self.configs() + self.user_groups()] * len(self.thread_counts) * sum(
+                self.measures(d, s) for d in self.devices for s in self.stream_counts)
+            group_calls_ms = [[0.0] * n for n in sizes]
         settings = self.measure
+        per_pass = PASS_START_S
+        for calls in group_calls_ms:
+            calls_s = sum(calls) / 1e3
+            per_pass += (len(calls) * SESSION_OPEN_S + WARMUP_CALLS * calls_s
+                         + max(settings.repetition_s * max(1.0, len(calls) / 2), settings.min_rounds * calls_s))
         most_repetitions = max(settings.repetitions, math.ceil(settings.max_time_s / settings.repetition_s))
-        per_pass = PASS_START_S + sum(GROUP_OPEN_S * n + settings.repetition_s * max(1.0, n / 2) for n in sizes)
-        memory = MEMORY_PER_MODEL_S * sum(sizes) if self.with_memory else 0.0
+        memory = MEMORY_PER_MODEL_S * sum(map(len, group_calls_ms)) if self.with_memory else 0.0
         return (settings.repetitions * per_pass + memory,
                 (most_repetitions + stability.MAX_DISCARDED) * per_pass + memory)
 
@@ -212,15 +224,15 @@ class _Measured:
 def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path | None = None,
              on_status: Callable[[str], None] = lambda _: None,
              on_group: Callable[[int, int, str], None] = lambda i, n, label: None,
-             on_record: Callable[[Record], None] = lambda _: None) -> dict[str, Any]:
+             on_record: Callable[[Record], None] = lambda _: None,
+             on_estimate: Callable[[float, float], None] = lambda low, high: None) -> dict[str, Any]:
     """Measure every model group on every device in passes, each one repetition of every group not yet done
     (`MeasureSettings.is_done`) in a fresh worker process (`mnbench.measure.worker`), and return the result document
     (not yet written). Ctrl-C raises `RunInterrupted` with the records of the passes completed so far."""
     from mnbench.artifacts.export import export_model
     from mnbench.host.machine import machine_info
 
-    doc = results.new_result(machine_info(), settings={"measure": asdict(plan.measure),
-                                                       "estimate_s": [round(s, 1) for s in plan.estimate_s()]}
+    doc = results.new_result(machine_info(), settings={"measure": asdict(plan.measure)}
                              | ({"torch_options": dict(plan.torch_options)} if plan.torch_options else {}))
     if plan.with_peak:
         _record_peaks(doc, plan, reports_dir, on_status)
@@ -234,6 +246,11 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
     measured: dict[tuple[str, int, str], _Measured] = {}
     pending = [(device, index) for device in plan.devices for index, unit in enumerate(units)
                if plan.measures(device, unit[1])]
+    # The time it will take, now that the models' MACs and the device's peak are known (`on_estimate`: the bar).
+    estimate = plan.estimate_s([[_call_ms(e, doc, device, units[index]) for e in units[index][2]]
+                                for device, index in pending])
+    doc["settings"]["estimate_s"] = [round(s, 1) for s in estimate]
+    on_estimate(*estimate)
     started = time.monotonic()
     states: list[dict[str, Any]] = []
     progress = _Progress(plan, len(pending), on_group)
@@ -274,6 +291,17 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
         doc["records"].append(record.to_json())
     doc["machine_state"] = stability.summarize_states(states)
     return doc
+
+
+def _call_ms(model, doc: dict[str, Any], device, unit: tuple) -> float:
+    """One call's expected time (ms): the images of a call times the model's MACs per image, at the peak measured
+    at the unit's thread count; 0 where no peak was measured."""
+    threads, streams, _ = unit
+    peak = (doc.get("peaks_by_threads", {}).get(device.name, {}).get(str(threads))
+            or doc.get("peaks", {}).get(device.name) or {})
+    gmacs = peak.get("gmacs_per_s")
+    images = model.config.batch * streams
+    return model.macs_per_image * images / (gmacs * 1e6) if gmacs else 0.0
 
 
 def _pass_job(plan: RunPlan, units: list[tuple[int | None, int, list]], pending: list[tuple[Any, int]],
