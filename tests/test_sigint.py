@@ -1,11 +1,13 @@
 """A real SIGINT (Ctrl-C) sent to a real `mnbench check` and `mnbench profile` process, with a tiny model.
 
-What they promise: exit code 130 (Typer turns the KeyboardInterrupt into it; nothing is printed); `check` writes its --output result and its --junit
-report only once everything is measured, so an interrupted check leaves neither, nor a temp file; `profile` saves
-its result file only after profiling and removes the runtime's trace folder, so an interrupted profile leaves
-nothing behind. (`mnbench run`'s partial file: tests/test_run.py.)
+What they promise: exit code 130. `check` writes its --output result and its --junit report only once every model
+is measured, so an interrupted check says "interrupted: nothing written" and leaves neither, nor a temp file.
+`profile` saves its result file only after profiling and its runtime's trace folder is removed, so an interrupted
+profile leaves nothing behind (Typer turns its KeyboardInterrupt into exit 130 without a word). `mnbench run`'s
+partial file: tests/test_run.py.
 """
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -78,6 +80,7 @@ def test_a_real_sigint_to_check_exits_130_and_writes_nothing(app, env, tmp_path,
     _interrupt_when(process, lambda: b"measuring v1-separable-w0.25-r64-b1" in stderr)
     reader.join(timeout=10)
     assert process.returncode == 130, stderr.decode(errors="replace")[-2000:]
+    assert b"interrupted: nothing written (--output and --junit" in re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", stderr)
     assert sorted(os.listdir(out)) == ["baseline.json"]  # no result, no junit, no temp file
     results.load_result(baseline)  # the baseline it read is untouched
     assert _left_in(tmp_path / "tmp") == []

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mnbench.cli.common import BatchOpt, ModelsDirOpt, stderr, wide_console
+from mnbench.cli.common import BatchOpt, ModelsDirOpt, note, stderr, wide_console
 from mnbench.errors import MnbenchError
 
 
@@ -45,11 +45,10 @@ def check(
     """Fail CI on a latency regression: compare against a baseline, re-measuring here unless --current is given.
 
     Exit 0: no regression; 1: a regression, confirmed by a re-measurement; 2: usage error or incompatible
-    baseline; 3: inconclusive (see --inconclusive).
+    baseline; 3: inconclusive (see --inconclusive); 130: interrupted (Ctrl-C), nothing written.
     """
-    from mnbench import results
     from mnbench.gate import junit as junit_xml, render, remeasure
-    from mnbench.gate.compare import compare_results, parse_threshold
+    from mnbench.gate.compare import parse_threshold
 
     paired = baseline_model is not None or model is not None
     if paired and (baseline_model is None or model is None):
@@ -61,6 +60,36 @@ def check(
     if output is not None and (paired or current is not None):
         raise MnbenchError("--output writes a re-measurement: it needs --baseline without --current")
     settings = remeasure.GateSettings(threshold=parse_threshold(threshold), max_time_s=max_time)
+
+    try:
+        report = _judge(paired, baseline, current, baseline_model, model, device, batch, precision, threads, output,
+                        settings, models_dir)
+    except KeyboardInterrupt:
+        # Nothing is written before every model is measured: say so, rather than leave the user to look.
+        note("interrupted: nothing written" + (" (--output and --junit are written only once every model is "
+                                               "measured)" if output or junit else ""))
+        raise typer.Exit(130) from None
+
+    if fmt is CheckFormat.table:
+        # Piped or redirected (a CI log), Rich would assume 80 columns and fold every cell; give the table room.
+        console = wide_console()
+        console.print(render.render_table(report))
+    else:
+        sys.stdout.write(render.render_json(report) if fmt is CheckFormat.json else render.render_markdown(report))
+    if junit is not None:
+        junit_xml.write_junit(report, junit, inconclusive.value)
+    code = report.exit_code(inconclusive.value)
+    if code:
+        raise typer.Exit(code)
+
+
+def _judge(paired, baseline, current, baseline_model, model, device, batch, precision, threads, output, settings,
+           models_dir):
+    """The gate's report: measured here (paired, or the baseline re-measured; the re-measurement written to `output`
+    once complete) or from two files."""
+    from mnbench import results
+    from mnbench.gate import remeasure
+    from mnbench.gate.compare import compare_results
 
     with stderr.status("starting") as status:
         def on_progress(label: str, elapsed_s: float, comparison) -> None:
@@ -80,14 +109,4 @@ def check(
             if output is not None:
                 results.write_result(measured, output)
 
-    if fmt is CheckFormat.table:
-        # Piped or redirected (a CI log), Rich would assume 80 columns and fold every cell; give the table room.
-        console = wide_console()
-        console.print(render.render_table(report))
-    else:
-        sys.stdout.write(render.render_json(report) if fmt is CheckFormat.json else render.render_markdown(report))
-    if junit is not None:
-        junit_xml.write_junit(report, junit, inconclusive.value)
-    code = report.exit_code(inconclusive.value)
-    if code:
-        raise typer.Exit(code)
+    return report
