@@ -40,7 +40,8 @@ def test_gpu_devices_get_a_batch_to_fill_them():
 def test_measured_peak_is_macs_over_median_latency(monkeypatch, device, runtime):
     small = PeakConv(channels=32, size=14)  # the real one takes seconds; the arithmetic is the same
     monkeypatch.setattr(peak_module, "peak_workload", lambda _device: small)
-    peak = measure_peak(device, threads=1, min_time_s=0.1, max_time_s=0.3)
+    # calibrate=False: the ~70 calibration benchmarks take half a minute; test_predict_model checks them.
+    peak = measure_peak(device, threads=1, min_time_s=0.1, max_time_s=0.3, calibrate=False)
     assert peak["device"] == device and peak["runtime"] == runtime and peak["precision"] == "fp32"
     assert peak["gmacs_per_s"] > 0
     assert peak["gmacs_per_s"] == pytest.approx(small.macs / (peak["p50_ms"] * 1e-3) / 1e9)
@@ -137,7 +138,7 @@ def test_peak_is_the_best_of_the_dense_candidates(monkeypatch):
     """A ceiling some layers beat is no ceiling: the peak is the fastest candidate shape, and all are recorded."""
     small = PeakConv(channels=16, size=8)
     monkeypatch.setattr(peak_module, "peak_workload", lambda _device: small)
-    peak = measure_peak("cpu", threads=1, min_time_s=0.05, max_time_s=0.2)
+    peak = measure_peak("cpu", threads=1, min_time_s=0.05, max_time_s=0.2, calibrate=False)
     rates = [c["gmacs_per_s"] for c in peak["candidates"]]
     assert len(rates) == 3 and peak["gmacs_per_s"] == max(rates)
     assert peak["method"] == peak["candidates"][rates.index(max(rates))]["method"]
@@ -174,7 +175,7 @@ def test_peak_json_has_bandwidth_and_layer_overhead(monkeypatch):
                                          StreamWorkload(kind="add", elements=2**16)])
     monkeypatch.setattr(peak_module, "overhead_candidates",
                         lambda _device: [(LayerChain(depth=2), LayerChain(depth=10))])
-    peak = measure_peak("cpu", threads=1, min_time_s=0.05, max_time_s=0.2)
+    peak = measure_peak("cpu", threads=1, min_time_s=0.05, max_time_s=0.2, calibrate=False)
     streams = peak["bandwidth_candidates"]
     assert len(streams) == 2 and peak["gbytes_per_s"] == max(s["gbytes_per_s"] for s in streams) > 0
     for stream in streams:
