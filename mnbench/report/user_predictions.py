@@ -21,6 +21,12 @@ USER_PREDICTION_COLUMNS: list[Column] = [
     ("mac_error", "MACs/peak error", signed_percent), ("bound", "bound", plain), ("priced", "priced", plain),
 ]
 
+USER_PREDICTION_LEGEND = [
+    ("predicted", "mnbench predict's latency for the model file the record ran, from the device's peak at the "
+                  "record's thread count (calibrated per operator class where `mnbench peak` measured them)"),
+    ("error", "predicted / measured - 1; MACs/peak error: the same for MACs over the peak GMAC/s"),
+]
+
 
 def user_model_predictions(report: Report, notes: list[str] | None = None) -> list[dict[str, Any]]:
     """One row per user model record of `report` (newest run of each) with a prediction."""
