@@ -27,6 +27,7 @@ from mnbench.measure.loop import Measurement
 from mnbench.measure.records import REFERENCE_WORKLOAD, control_companion, control_workload, make_record
 from mnbench.measure.worker import GroupMeasured, ModelFile, PassGroup, PassJob, run_pass
 from mnbench.run.memory import session_memory
+from mnbench.run.peaks import call_ms, record_peaks
 from mnbench.results import Record
 from mnbench.stats import repetitions
 
@@ -235,7 +236,7 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
     doc = results.new_result(machine_info(), settings={"measure": asdict(plan.measure)}
                              | ({"torch_options": dict(plan.torch_options)} if plan.torch_options else {}))
     if plan.with_peak:
-        _record_peaks(doc, plan, reports_dir, on_status)
+        record_peaks(doc, plan, reports_dir, on_status)
     # int8: each fp32 export quantized (cached beside it), and that file measured (mnbench.int8.quantize)
     exported = [[for_precision(export_model(c, models_dir=models_dir, progress=False), plan.precision) for c in group]
                 for group in plan.configs()] + plan.user_groups()
@@ -247,7 +248,7 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
     pending = [(device, index) for device in plan.devices for index, unit in enumerate(units)
                if plan.measures(device, unit[1])]
     # The time it will take, now that the models' MACs and the device's peak are known (`on_estimate`: the bar).
-    estimate = plan.estimate_s([[_call_ms(e, doc, device, units[index]) for e in units[index][2]]
+    estimate = plan.estimate_s([[call_ms(e, doc, device, units[index]) for e in units[index][2]]
                                 for device, index in pending])
     doc["settings"]["estimate_s"] = [round(s, 1) for s in estimate]
     on_estimate(*estimate)
@@ -291,17 +292,6 @@ def run_plan(plan: RunPlan, *, models_dir: Path | None = None, reports_dir: Path
         doc["records"].append(record.to_json())
     doc["machine_state"] = stability.summarize_states(states)
     return doc
-
-
-def _call_ms(model, doc: dict[str, Any], device, unit: tuple) -> float:
-    """One call's expected time (ms): the images of a call times the model's MACs per image, at the peak measured
-    at the unit's thread count; 0 where no peak was measured."""
-    threads, streams, _ = unit
-    peak = (doc.get("peaks_by_threads", {}).get(device.name, {}).get(str(threads))
-            or doc.get("peaks", {}).get(device.name) or {})
-    gmacs = peak.get("gmacs_per_s")
-    images = model.config.batch * streams
-    return model.macs_per_image * images / (gmacs * 1e6) if gmacs else 0.0
 
 
 def _pass_job(plan: RunPlan, units: list[tuple[int | None, int, list]], pending: list[tuple[Any, int]],
@@ -373,37 +363,3 @@ def _records(measured: dict[tuple, _Measured], memory: dict[int, dict[str, Any]]
         out.append(make_record(m.exported, m.device, info, m.model, m.reference or None, m.reference_info,
                                controls, memory=(memory or {}).get(id(m))))
     return out
-
-
-def _record_peaks(doc: dict[str, Any], plan: RunPlan, reports_dir: Path | None, on_status) -> None:
-    """The peak of each device at each thread count of the run: `peaks` holds the first thread count's (what a
-    single-point run has always written), `peaks_by_threads` every thread count's when the run sweeps threads."""
-    by_threads: dict[str, dict[str, Any]] = {}
-    for device in plan.devices:
-        for threads in plan.thread_counts:
-            peak = _device_peak(device, plan.precision, threads, reports_dir, on_status)
-            if peak is not None:
-                by_threads.setdefault(device.name, {})[str(peak.get("threads", threads))] = peak
-    doc["peaks"] = {name: next(iter(peaks.values())) for name, peaks in by_threads.items()}
-    if len(plan.thread_counts) > 1:
-        doc["peaks_by_threads"] = by_threads
-
-
-def _device_peak(device, precision: str, threads: int | None, reports_dir: Path | None,
-                 on_status) -> dict[str, Any] | None:
-    """The device's attainable GMAC/s, measured once per machine and thread count and kept under reports/peaks/;
-    None at int8, whose peak workloads are not quantized yet (measured in float they would be no int8 ceiling, and
-    would overwrite the stored fp32 peak)."""
-    from mnbench.roofline.peak import load_peak, measure_peak, save_peak
-
-    if precision == "int8":
-        on_status(f"no int8 peak for {device.name}: the peak workloads run in float only")
-        return None
-
-    peak = load_peak(device, precision=precision, threads=threads, reports_dir=reports_dir)
-    if peak is None:
-        on_status(f"measuring the peak GMAC/s of {device.name} (once per machine and thread count)")
-        # Short: the roofline's figures need their order of magnitude, not `mnbench peak`'s precision.
-        peak = measure_peak(device, threads=threads, precision=precision, min_time_s=0.15, max_time_s=0.3)
-        save_peak(peak, reports_dir=reports_dir)
-    return peak
