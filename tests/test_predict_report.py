@@ -84,3 +84,28 @@ def test_profile_of_a_users_file_sets_each_layer_beside_its_prediction(app, tmp_
     two = CliRunner().invoke(app, ["profile", "--model", str(path), "--device", "cpu", "--threads", "2", "-n", "3",
                                    "--no-save", "--reports-dir", str(tmp_path)])
     assert two.exit_code == 0 and "no peak of cpu at 2 threads" in two.output
+
+
+def test_markdown_html_and_the_terminal_show_the_user_prediction_rows(monkeypatch):
+    import html as html_lib
+    import re
+
+    from mnbench.report import html as html_report, text
+    from mnbench.report.columns import cell
+    from mnbench.report.pairs import build_report
+    from mnbench.report.user_predictions import USER_PREDICTION_COLUMNS
+
+    row = {"machine": "box", "device": "cpu", "threads": 1, "label": "resnet18", "measured_ms": 41.5,
+           "predicted_ms": 39.9, "error": 39.9 / 41.5 - 1, "mac_baseline_ms": 31.0, "mac_error": 31.0 / 41.5 - 1,
+           "bound": "compute", "priced": "calibrated"}
+    for module in (text, html_report):
+        monkeypatch.setattr(module, "user_model_predictions", lambda report: [row])
+    report = build_report([])
+    cells = [cell(row, column) for column in USER_PREDICTION_COLUMNS]
+    assert "| " + " | ".join(cells) + " |" in text.to_markdown(report)
+    page = html_report.to_html(report)
+    html_rows = [[html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
+                 for tr in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S)]
+    assert cells in html_rows
+    terminal = text.to_text(report)
+    assert all(c in terminal for c in cells if c != "–")

@@ -118,3 +118,15 @@ def test_curve_throughput_counts_every_stream():
     first, second = curve_rows([two, one])
     assert (first["streams"], second["streams"]) == (1, 2)
     assert second["throughput_separable"] == pytest.approx(2 * 1e3 / two["min_ms_separable"])
+
+
+def test_the_peaks_file_keeps_a_peak_per_thread_count(tmp_path):
+    from mnbench.roofline.peak import load_peak, save_peak
+
+    for threads, gmacs in ((1, 50.0), (2, 95.0)):
+        save_peak({"device": "cpu", "precision": "fp32", "threads": threads, "gmacs_per_s": gmacs},
+                  reports_dir=tmp_path)
+    assert load_peak("cpu", threads=1, reports_dir=tmp_path)["gmacs_per_s"] == 50.0  # not overwritten by 2's
+    assert load_peak("cpu", threads=2, reports_dir=tmp_path)["gmacs_per_s"] == 95.0
+    assert load_peak("cpu", reports_dir=tmp_path)["gmacs_per_s"] == 95.0  # no thread count asked: the newest
+    assert load_peak("cpu", threads=4, reports_dir=tmp_path) is None

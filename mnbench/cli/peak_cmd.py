@@ -22,8 +22,9 @@ def peak(
     reports_dir: ReportsDirOpt = None,
 ) -> None:
     """Measure each device's attainable GMAC/s (the best of three large dense conv chains), memory bandwidth
-    (GB/s: 256 MiB streaming ops, bytes read + written) and cost per layer (µs: chains of tiny convs); store
-    them in reports/peaks/<host>.json."""
+    (GB/s: 256 MiB streaming ops, bytes read + written), cost per layer (µs: chains of tiny convs) and what each
+    operator class costs (the calibration `mnbench predict` prices layers with); store them in
+    reports/peaks/<host>.json, per thread count."""
     from mnbench.devices.registry import resolve_devices
     from mnbench.roofline.peak import measure_peak, save_peak
 

@@ -23,6 +23,7 @@ from mnbench.report.pairs import Report, min_ms
 from mnbench.report.precision_pairs import INT8_COLUMNS, INT8_LEGEND
 from mnbench.report.curves import CURVE_COLUMNS, CURVE_LEGEND
 from mnbench.report.memory_rows import MEMORY_COLUMNS, MEMORY_LEGEND, memory_rows
+from mnbench.report.user_predictions import USER_PREDICTION_COLUMNS, USER_PREDICTION_LEGEND, user_model_predictions
 from mnbench.report.providers import PROVIDER_COLUMNS, PROVIDER_LEGEND, provider_rows
 from mnbench.report.plots import PLOTS, figure_svg, plot_style, render_plots
 
@@ -64,6 +65,9 @@ def to_html(report: Report) -> str:
     if report.unpaired:
         body += ["<h2>Unpaired records</h2>", "<p>Only one variant of these models was run.</p>",
                  _table(UNPAIRED_COLUMNS, report.unpaired)]
+    if predicted := user_model_predictions(report):
+        body += ['<h2 id="user-predictions">Your models: predicted beside measured</h2>',
+                 _table(USER_PREDICTION_COLUMNS, predicted), _legend(USER_PREDICTION_LEGEND)]
     if report.ablations:
         body += ['<h2 id="ablations">Design claims (mnbench ablate)</h2>',
                  _table(ABLATION_COLUMNS, display_rows(report.ablations)),

@@ -19,6 +19,7 @@ from mnbench.report.providers import PROVIDER_COLUMNS, PROVIDER_LEGEND, provider
 from mnbench.report.precision_pairs import INT8_COLUMNS, INT8_LEGEND
 from mnbench.report.curves import CURVE_COLUMNS, CURVE_LEGEND
 from mnbench.report.memory_rows import MEMORY_COLUMNS, MEMORY_LEGEND, memory_rows
+from mnbench.report.user_predictions import USER_PREDICTION_COLUMNS, USER_PREDICTION_LEGEND, user_model_predictions
 
 # Columns of the text table written to a file or a pipe: the pair table has 18 columns.
 TEXT_WIDTH = 240
@@ -44,6 +45,10 @@ def to_markdown(report: Report) -> str:
     parts += ["", *[f"- **{term}**: {text}" for term, text in LEGEND]]
     if report.unpaired:
         parts += ["", "## Unpaired records", "", *_markdown_table(UNPAIRED_COLUMNS, report.unpaired)]
+    if predicted := user_model_predictions(report):
+        parts += ["", "## Your models: predicted beside measured", "",
+                  *_markdown_table(USER_PREDICTION_COLUMNS, predicted), "",
+                  *[f"- **{term}**: {text}" for term, text in USER_PREDICTION_LEGEND]]
     if report.ablations:
         parts += ["", "## Design claims (mnbench ablate)", "",
                   *_markdown_table(ABLATION_COLUMNS, display_rows(report.ablations)), "",
@@ -80,6 +85,10 @@ def rich_tables(report: Report) -> list[RenderableType]:
     out: list[RenderableType] = [_rich_table("Theoretical MAC savings against realized speedup", shown, rows)]
     if report.unpaired:
         out.append(_rich_table("Unpaired records (the other variant was not run)", UNPAIRED_COLUMNS, report.unpaired))
+    if predicted := user_model_predictions(report):
+        out += [_rich_table("Your models: predicted (mnbench predict) beside measured", USER_PREDICTION_COLUMNS,
+                            predicted),
+                Text("\n".join(f"{term}: {text}" for term, text in USER_PREDICTION_LEGEND), style="dim")]
     if report.ablations:
         out += [_rich_table("Design claims (mnbench ablate)", ABLATION_COLUMNS, display_rows(report.ablations)),
                 Text("\n".join(f"{term}: {text}" for term, text in ABLATION_LEGEND), style="dim")]

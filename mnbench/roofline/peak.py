@@ -17,7 +17,8 @@ grouped, stem, fully connected; elementwise layers; fused epilogues) costs, from
 priced by the plain roofline.
 
 One file per machine, `reports/peaks/<hostname>.json`, keeps the peaks of every device and precision measured
-there: {"schema_version": 1, "host": ..., "peaks": {device: {precision: peak}}}.
+there: {"schema_version": 1, "host": ..., "peaks": {device: {precision: newest peak}},
+"by_threads": {device: {precision: {threads: peak}}}} (the second for runs that sweep threads).
 """
 
 from __future__ import annotations
@@ -245,19 +246,34 @@ def load_peak(device: Any, *, precision: str = "fp32", threads: int | None = Non
     """
     name = getattr(device, "name", device)
     peak = load_peaks(reports_dir=reports_dir, host=host).get(name, {}).get(precision)
+    if threads is not None and isinstance(peak, dict) and peak.get("threads") not in (None, threads):
+        # the newest peak was measured at another thread count: the one kept for this count, if any
+        peak = _peaks_by_threads(reports_dir, host).get(name, {}).get(precision, {}).get(str(threads))
     if not isinstance(peak, dict) or not isinstance(peak.get("gmacs_per_s"), (int, float)):
-        return None
-    if threads is not None and peak.get("threads") not in (None, threads):
         return None
     return peak
 
 
+def _peaks_by_threads(reports_dir: str | Path | None, host: str | None) -> dict[str, Any]:
+    """device -> precision -> threads -> peak: every thread count's newest peak (a run that sweeps threads needs
+    each); older peaks files have none."""
+    try:
+        doc = json.loads(peaks_path(reports_dir=reports_dir, host=host).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    by_threads = doc.get("by_threads") if isinstance(doc, dict) else None
+    return by_threads if isinstance(by_threads, dict) else {}
+
+
 def save_peak(peak: dict[str, Any], *, reports_dir: str | Path | None = None, host: str | None = None) -> Path:
-    """Store `peak` (a `measure_peak` result) in this machine's peaks file, replacing that device+precision only."""
+    """Store `peak` (a `measure_peak` result) in this machine's peaks file, replacing that device+precision only
+    (and, under `by_threads`, that device+precision+thread count)."""
     if not isinstance(peak.get("device"), str) or not isinstance(peak.get("gmacs_per_s"), (int, float)):
         raise MnbenchError("a peak needs a 'device' name and a numeric 'gmacs_per_s'")
     host = host or socket.gethostname()
-    peaks = load_peaks(reports_dir=reports_dir, host=host)
-    peaks.setdefault(peak["device"], {})[str(peak.get("precision", "fp32"))] = peak
-    doc = {"schema_version": PEAKS_SCHEMA_VERSION, "host": host, "peaks": peaks}
+    peaks, by_threads = load_peaks(reports_dir=reports_dir, host=host), _peaks_by_threads(reports_dir, host)
+    precision = str(peak.get("precision", "fp32"))
+    peaks.setdefault(peak["device"], {})[precision] = peak
+    by_threads.setdefault(peak["device"], {}).setdefault(precision, {})[str(peak.get("threads"))] = peak
+    doc = {"schema_version": PEAKS_SCHEMA_VERSION, "host": host, "peaks": peaks, "by_threads": by_threads}
     return atomic.write_text(peaks_path(reports_dir=reports_dir, host=host), json.dumps(doc, indent=1) + "\n")

@@ -46,7 +46,10 @@ def _device_peak(device, precision: str, threads: int | None, reports_dir: Path 
     peak = load_peak(device, precision=precision, threads=threads, reports_dir=reports_dir)
     if peak is None:
         on_status(f"measuring the peak GMAC/s of {device.name} (once per machine and thread count)")
-        # Short: the roofline's figures need their order of magnitude, not `mnbench peak`'s precision.
-        peak = measure_peak(device, threads=threads, precision=precision, min_time_s=0.15, max_time_s=0.3)
+        # Short and uncalibrated: the roofline's figures need their order of magnitude, not `mnbench peak`'s
+        # precision, and the operator-class benchmarks would add half a minute per device to a first run
+        # (`mnbench peak` measures them for `mnbench predict`).
+        peak = measure_peak(device, threads=threads, precision=precision, min_time_s=0.15, max_time_s=0.3,
+                            calibrate=False)
         save_peak(peak, reports_dir=reports_dir)
     return peak
