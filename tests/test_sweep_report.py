@@ -42,8 +42,11 @@ def test_a_swept_run_gives_one_curve_of_four_points_with_the_pair_tables_figures
             row["realized_speedup"], row["share_kept"], row["realized_speedup_ci"])
         assert c["change"] == pytest.approx(row["realized_speedup"] / rows[(1, 1)]["realized_speedup"], rel=1e-12)
         assert c["throughput_standard"] == pytest.approx(c["batch"] * 1e3 / row["min_ms_standard"], rel=1e-12)
-    # Each point's roofline comes from the peak measured at its own thread count.
-    assert len({c["roofline_speedup"] for c in curve if c["batch"] == 1}) == 2
+    # Each point is set against the peak measured at its own thread count (the roofline's figures too).
+    peaks = json.loads(SWEEP.read_text())["peaks_by_threads"]["cpu"]
+    for (threads, _), row in rows.items():
+        assert row["peak_gmacs_per_s"] == peaks[str(threads)]["gmacs_per_s"]
+    assert peaks["1"]["gmacs_per_s"] != peaks["2"]["gmacs_per_s"]
 
 
 @pytest.mark.parametrize("section, columns", [("curves", CURVE_COLUMNS), ("memory", MEMORY_COLUMNS)])
