@@ -94,6 +94,7 @@ def test_a_real_sigint_to_profile_exits_130_and_leaves_nothing_behind(env, tmp_p
     _interrupt_when(process, lambda: any(n.startswith("mnbench-profile-") for n in os.listdir(tmp_path / "tmp")))
     reader.join(timeout=10)
     assert process.returncode == 130, stderr.decode(errors="replace")[-2000:]
+    assert "interrupted: nothing written" in stderr.decode(errors="replace")
     assert _left_in(tmp_path / "tmp") == []  # the runtime's trace folder went with the process
     runs = tmp_path / "reports" / "runs"
     assert not runs.exists() or os.listdir(runs) == []  # no profile result saved

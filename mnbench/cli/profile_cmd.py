@@ -59,8 +59,12 @@ def profile(
         with status(f"Exporting {config.slug}", enabled=fmt is Format.table) as show:
             exported = export_model(config, models_dir=models_dir, progress=show)
             exported = for_precision(exported, precision)  # int8: the quantized file (mnbench.int8.quantize)
-    result = profile_model(exported, target, batch=batch, precision=precision, threads=threads,
-                           iterations=iterations, models_dir=models_dir)
+    try:
+        result = profile_model(exported, target, batch=batch, precision=precision, threads=threads,
+                               iterations=iterations, models_dir=models_dir)
+    except KeyboardInterrupt:  # Typer would exit 130 without a word
+        note("interrupted: nothing written (the profile is saved only once it is complete)")
+        raise typer.Exit(130) from None
     saved = save_profiles([result], reports_dir=reports_dir) if save else None
     side_by_side, missing = _predicted(result, exported, reports_dir)
     if fmt is Format.json:
