@@ -1,5 +1,7 @@
 """Memory per model: the graph's exact minimum on a hand-built graph, and the measured peak of a real session."""
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -59,3 +61,24 @@ def test_measured_peak_holds_at_least_the_weights(tmp_path):
     assert peak["peak_bytes"] >= weights
     assert peak["peak_bytes"] < 20 * weights  # the session's own, not the whole process's (torch, numpy, ...)
     assert memory_minimum(path).minimum_bytes == weights + (2048 + 4096) * 4
+
+
+def test_models_listing_takes_each_models_newest_measured_peak(tmp_path):
+    import json
+
+    from mnbench.cli.models_cmd import _measured_peaks
+
+    sweep = json.loads((Path(__file__).parent / "fixtures" / "real" / "sweep-epyc-zen3-2026-12-07.json").read_text())
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    newer = json.loads(json.dumps(sweep))
+    newer["created_utc"] = "2026-12-08T00:00:00Z"
+    for record in newer["records"]:
+        record["memory"]["peak_bytes"] += 1
+    (runs / "b-older.json").write_text(json.dumps(sweep))
+    (runs / "a-newer.json").write_text(json.dumps(newer))  # sorted by name first: the date must decide
+    peaks = _measured_peaks(tmp_path)
+    (expected,) = [r for r in newer["records"] if (r["variant"], r["threads"], r["batch"]) == ("separable", 1, 1)]
+    assert peaks[("v1", "separable", 1.0, 224, 1)] == {"cpu": expected["memory"]["peak_bytes"]}
+    assert all(key[4] in (1, 8) for key in peaks)  # one entry per batch, 1-thread records only
+    assert _measured_peaks(tmp_path / "nothing-yet") == {}

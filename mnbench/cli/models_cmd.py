@@ -82,20 +82,27 @@ def models(
 
 def _measured_peaks(reports_dir: Path | None) -> dict[tuple, dict[str, int]]:
     """(arch, variant, width, resolution, batch) -> device -> the newest measured session peak (bytes), from the
-    result files under reports/runs; empty before the first run."""
+    result files under reports/runs; empty before the first run. The files' records are read as written: the
+    report's pairing and roofline (seconds for many files) are not needed here."""
+    import warnings
+
+    from mnbench import results
     from mnbench.errors import MnbenchError
-    from mnbench.report.pairs import default_result_paths, load_report
+    from mnbench.report.pairs import default_result_paths
 
     try:
-        report = load_report(default_result_paths(reports_dir))
+        with warnings.catch_warnings():  # a damaged file is `mnbench report`'s to name, not this listing's
+            warnings.simplefilter("ignore")
+            loaded = results.load_results(default_result_paths(reports_dir))
     except MnbenchError:
         return {}
     out: dict[tuple, dict[str, int]] = {}
-    for item in report.records:
-        r, memory = item.record, item.record.get("memory") or {}
-        if isinstance(memory.get("peak_bytes"), int) and r.get("threads") == 1:
-            key = (r["arch"], r["variant"], float(r["width"]), r["resolution"], r["batch"])
-            out.setdefault(key, {})[r["device"]] = memory["peak_bytes"]
+    for _, doc in sorted(loaded, key=lambda item: str(item[1].get("created_utc") or "")):  # newest last, so it wins
+        for r in doc["records"]:
+            memory = r.get("memory") or {}
+            if isinstance(memory.get("peak_bytes"), int) and r.get("threads") == 1:
+                key = (r["arch"], r["variant"], float(r["width"]), r["resolution"], r["batch"])
+                out.setdefault(key, {})[r["device"]] = memory["peak_bytes"]
     return out
 
 

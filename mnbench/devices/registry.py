@@ -63,6 +63,13 @@ class DeviceInfo:
     def is_gpu_provider(self) -> bool:
         return self.target in _GPU_PROVIDERS
 
+    @property
+    def on_accelerator(self) -> bool:
+        """Whether models run in an accelerator's own memory: an ORT GPU provider, a torch CUDA device or an
+        OpenVINO GPU/NPU (the host process's resident memory does not hold them)."""
+        return (self.is_gpu_provider or self.target.startswith("cuda")
+                or self.target.split(".")[0] in ("GPU", "NPU"))
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Optional runtimes

@@ -145,7 +145,7 @@ class ModelCost:
 
 def count_cost(model: onnx.ModelProto | str | Path) -> ModelCost:
     """Shape-infer `model` (strictly) and count every node's cost; see the module docstring for the conventions."""
-    graph = _Graph(_infer_shapes(_load(model)))
+    graph = shaped_graph(model)
     se_nodes = _find_se_nodes(graph)
     claimed_params: set[str] = set()
     nodes = []

@@ -9,11 +9,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import matplotlib
 
+from mnbench.report.curves import point
+
 _COLORS = matplotlib.colormaps["tab10"].colors
-
-
-def _point(row: dict[str, Any]) -> tuple:
-    return (row["threads"], row.get("streams", 1), row["batch"])
 
 
 def curve_figure(report: Any) -> Figure | None:
@@ -27,12 +25,12 @@ def curve_figure(report: Any) -> Figure | None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
     for ax, (title, rows) in zip(axes, sorted(panels.items())):
-        points = sorted({_point(r) for r in rows}, key=lambda p: (p[0] or 0, p[1], p[2]))
+        points = sorted({point(r) for r in rows})
         x_of = {p: i for i, p in enumerate(points)}
         models = sorted({r["model"] for r in rows})
         for i, model in enumerate(models):
-            mine = sorted((r for r in rows if r["model"] == model), key=lambda r: x_of[_point(r)])
-            xs = [x_of[_point(r)] for r in mine]
+            mine = sorted((r for r in rows if r["model"] == model), key=lambda r: x_of[point(r)])
+            xs = [x_of[point(r)] for r in mine]
             kept = [r["share_kept"] for r in mine]
             lo = [k - r["realized_speedup_ci"][0] / r["theoretical_speedup"] if r["realized_speedup_ci"] else 0
                   for k, r in zip(kept, mine)]

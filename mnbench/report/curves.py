@@ -45,9 +45,9 @@ def curve_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         curves.setdefault(key, []).append(row)
     out = []
     for points in curves.values():
-        if len({_point(r) for r in points}) < 2:
+        if len({point(r) for r in points}) < 2:
             continue
-        points = sorted(points, key=_point)
+        points = sorted(points, key=point)
         first = points[0]
         for row in points:
             out.append(_curve_row(row, first))
@@ -92,7 +92,8 @@ def _log_halfwidth(row: Mapping[str, Any]) -> float | None:
     return (math.log(ci[1]) - math.log(ci[0])) / 2
 
 
-def _point(row: Mapping[str, Any]) -> tuple[int, int, int]:
+def point(row: Mapping[str, Any]) -> tuple[int, int, int]:
+    """Where a row sits on its curve, in the curve's order: (threads, streams, batch)."""
     return (row["threads"] or 0, row.get("streams", 1), row["batch"])
 
 

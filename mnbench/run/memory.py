@@ -27,7 +27,7 @@ def session_memory(plan, entries: Iterable[Any], models_dir: Path | None) -> dic
         minimum = minimums[path]
         memory = {"minimum_bytes": minimum["minimum_bytes"], "weight_bytes": minimum["weight_bytes"],
                   "activation_bytes": minimum["activation_bytes"]}
-        if _on_accelerator(entry.device):
+        if entry.device.on_accelerator:
             out[id(entry)] = memory | {"peak_bytes": None, "method": ON_ACCELERATOR}
             continue
         try:
@@ -41,6 +41,3 @@ def session_memory(plan, entries: Iterable[Any], models_dir: Path | None) -> dic
         out[id(entry)] = memory | peak
     return out
 
-
-def _on_accelerator(device) -> bool:
-    return bool(getattr(device, "is_gpu_provider", False)) or "cuda" in device.name or device.target.startswith("GPU")
