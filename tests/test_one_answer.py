@@ -7,14 +7,13 @@ The fixture is a slice of a real `mnbench run --arch all --device cpu,openvino` 
 on `openvino`, whose repetitions moved most (a burst-prone pair). Nothing is measured here.
 """
 import csv
-import html as html_lib
 import io
 import json
-import re
 from pathlib import Path
 
 import pytest
 
+from html_helpers import html_rows  # tests/ is on sys.path under pytest
 from mnbench import results
 from mnbench.cli.run_cmd import summary_rows
 from mnbench.report import build_report, render
@@ -72,8 +71,7 @@ def test_markdown_csv_json_and_html_show_the_same_cells(report):
     csv_rows = {(r["arch"], r["device"]): r for r in csv.DictReader(io.StringIO(render(report, "csv")))}
     markdown = render(report, "markdown")
     page = render(report, "html")
-    html_cells = [[html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
-                  for tr in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S)]
+    html_cells = html_rows(page)
     for key, row in _rows(report).items():
         assert json_rows[key]["realized_speedup"] == row["realized_speedup"]
         assert json_rows[key]["min_ms_standard"] == row["min_ms_standard"]

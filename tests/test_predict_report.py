@@ -87,9 +87,7 @@ def test_profile_of_a_users_file_sets_each_layer_beside_its_prediction(app, tmp_
 
 
 def test_markdown_html_and_the_terminal_show_the_user_prediction_rows(monkeypatch):
-    import html as html_lib
-    import re
-
+    from html_helpers import html_rows
     from mnbench.report import html as html_report, text
     from mnbench.report.columns import cell
     from mnbench.report.pairs import build_report
@@ -104,8 +102,6 @@ def test_markdown_html_and_the_terminal_show_the_user_prediction_rows(monkeypatc
     cells = [cell(row, column) for column in USER_PREDICTION_COLUMNS]
     assert "| " + " | ".join(cells) + " |" in text.to_markdown(report)
     page = html_report.to_html(report)
-    html_rows = [[html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
-                 for tr in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S)]
-    assert cells in html_rows
+    assert cells in html_rows(page)
     terminal = text.to_text(report)
     assert all(c in terminal for c in cells if c != "–")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from html_helpers import html_rows  # tests/ is on sys.path under pytest
 from mnbench import results
 from mnbench.report import build_report, render
 from mnbench.report.columns import PAIR_COLUMNS, UNPAIRED_COLUMNS, cell
@@ -42,9 +43,7 @@ def _html_table(page, section):
     match = re.search(rf'<h2 id="{section}">[^<]*</h2>\s*<table>(.*?)</table>', page, flags=re.S)
     assert match, f"the html has no {section} section"
     head = [html_lib.unescape(h) for h in re.findall(r"<th>(.*?)</th>", match.group(1))]
-    body = [[html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
-            for tr in re.findall(r"<tr>(.*?)</tr>", match.group(1).split("<tbody>")[1], flags=re.S)]
-    return head, body
+    return head, html_rows(match.group(1).split("<tbody>")[1])
 
 
 def _markdown_table(text, title, level="##"):
@@ -93,8 +92,7 @@ def test_html_pair_and_unpaired_tables_show_every_column_markdown_shows():
             ("Unpaired records", "Unpaired records", "##", UNPAIRED_COLUMNS, report.unpaired)):
         match = re.search(rf"<h2>{heading}</h2>.*?<table>(.*?)</table>", page, flags=re.S)
         head = [html_lib.unescape(h) for h in re.findall(r"<th>(.*?)</th>", match.group(1))]
-        body = [[html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
-                for tr in re.findall(r"<tr>(.*?)</tr>", match.group(1).split("<tbody>")[1], flags=re.S)]
+        body = html_rows(match.group(1).split("<tbody>")[1])
         md_head, md_body = _markdown_table(markdown, md_title, level)
         assert head == md_head == [header for _, header, _ in columns]
         assert body == md_body == [[cell(row, column) for column in columns] for row in rows]

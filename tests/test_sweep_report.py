@@ -5,13 +5,12 @@ The fixture is a slice of a real `mnbench run --arch v1,v2 --device cpu,openvino
 (2026-12-07 07:35 UTC, AMD EPYC family 25, 2 vCPUs): its v1 records on cpu, 4 points x 2 variants, as written.
 """
 
-import html as html_lib
 import json
-import re
 from pathlib import Path
 
 import pytest
 
+from html_helpers import html_rows  # tests/ is on sys.path under pytest
 from mnbench import results
 from mnbench.report.columns import cell
 from mnbench.report.curves import CURVE_COLUMNS
@@ -25,11 +24,6 @@ SWEEP = Path(__file__).parent / "fixtures" / "real" / "sweep-epyc-zen3-2026-12-0
 @pytest.fixture(scope="module")
 def report():
     return build_report([(SWEEP, results.load_result(SWEEP))])
-
-
-def _html_rows(page: str) -> list[list[str]]:
-    return [[html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", tr)]
-            for tr in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S)]
 
 
 def test_a_swept_run_gives_one_curve_of_four_points_with_the_pair_tables_figures(report):
@@ -54,11 +48,11 @@ def test_markdown_html_and_json_show_the_same_cells(report, section, columns):
     rows = json.loads(render(report, "json"))[section]
     assert len(rows) == (4 if section == "curves" else 8)
     markdown, page = render(report, "markdown"), render(report, "html")
-    html_rows = _html_rows(page)
+    rows_in_html = html_rows(page)
     for row in rows:
         cells = [cell(row, column) for column in columns]
         assert "| " + " | ".join(cells) + " |" in markdown
-        assert cells in html_rows, f"the html {section} table lost a cell: {cells}"
+        assert cells in rows_in_html, f"the html {section} table lost a cell: {cells}"
 
 
 def test_memory_rows_put_the_measured_peak_above_the_graphs_minimum(report):
